@@ -15,10 +15,10 @@ field documentation and the Athena partition-projection DDL for CloudTrail.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class JsonColumn(str, Enum):
+class JsonColumn(StrEnum):
     """A CloudTrail object that Athena stores as a JSON string and Elastic flattens."""
 
     REQUEST_PARAMETERS = "requestParameters"
@@ -128,19 +128,33 @@ FIELDS: tuple[CloudTrailField, ...] = (
     _field("managementEvent", "aws.cloudtrail.management_event", None),
     _field("readOnly", "aws.cloudtrail.read_only", "readonly", elastic_type="boolean"),
     CloudTrailField(
-        "resources.ARN", "resources{}.ARN", "aws.cloudtrail.resources.arn", "keyword", "resources.arn"
+        "resources.ARN",
+        "resources{}.ARN",
+        "aws.cloudtrail.resources.arn",
+        "keyword",
+        "resources.arn",
     ),
     CloudTrailField(
-        "resources.accountId", "resources{}.accountId", "aws.cloudtrail.resources.account_id", "keyword", "resources.accountid"
+        "resources.accountId",
+        "resources{}.accountId",
+        "aws.cloudtrail.resources.account_id",
+        "keyword",
+        "resources.accountid",
     ),
     CloudTrailField(
-        "resources.type", "resources{}.type", "aws.cloudtrail.resources.type", "keyword", "resources.type"
+        "resources.type",
+        "resources{}.type",
+        "aws.cloudtrail.resources.type",
+        "keyword",
+        "resources.type",
     ),
     _field("recipientAccountId", "aws.cloudtrail.recipient_account_id", "recipientaccountid"),
     _field("sharedEventID", "aws.cloudtrail.shared_event_id", "sharedeventid"),
     _field("vpcEndpointId", "aws.cloudtrail.vpc_endpoint_id", "vpcendpointid"),
     _field("vpcEndpointAccountId", None, "vpcendpointaccountid"),
-    _field("eventCategory", "aws.cloudtrail.event_category", "eventcategory", exact_case=_ENUM_CASE),
+    _field(
+        "eventCategory", "aws.cloudtrail.event_category", "eventcategory", exact_case=_ENUM_CASE
+    ),
     _field("sessionCredentialFromConsole", None, "sessioncredentialfromconsole"),
     _field("tlsDetails.tlsVersion", None, "tlsdetails.tlsversion"),
     _field("tlsDetails.cipherSuite", "tls.cipher", "tlsdetails.ciphersuite"),
@@ -308,5 +322,8 @@ ATHENA_COLUMNS: tuple[tuple[str, str], ...] = (
     ),
     ("sessioncredentialfromconsole", "STRING"),
     ("edgedevicedetails", "STRING"),
-    ("tlsdetails", "STRUCT<tlsversion: STRING, ciphersuite: STRING, clientprovidedhostheader: STRING>"),
+    (
+        "tlsdetails",
+        "STRUCT<tlsversion: STRING, ciphersuite: STRING, clientprovidedhostheader: STRING>",
+    ),
 )

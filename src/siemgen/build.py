@@ -1,0 +1,209 @@
+"""Load rules, convert them, render query files and pages, and write the output folder."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from siemgen import pages
+from siemgen.convert import Converter, RuleBuild
+from siemgen.errors import SiemgenError
+from siemgen.output import OutputTree, WriteReport
+from siemgen.render import environment, load_template_data, render
+from siemgen.rules import Collection, load_collection
+from siemgen.targets import Target, TargetOptions, all_targets
+
+logger = logging.getLogger(__name__)
+
+Files = dict[str, bytes]
+# An artifact builder turns the converted rules into extra files (a Splunk app, Kibana rules...).
+ArtifactBuilder = Callable[[list[RuleBuild], TargetOptions, jinja2.Environment], Files]
+
+
+@dataclass
+class TargetCount:
+    """How many rules one target built and how many failed."""
+
+    built: int = 0
+    failed: int = 0
+
+
+@dataclass
+class BuildResult:
+    """The outcome of one build: what was generated, what failed, and what was written."""
+
+    builds: list[RuleBuild]
+    collection: Collection
+    files: Files
+    counts: dict[str, TargetCount]
+    errors: list[SiemgenError] = field(default_factory=list)
+    report: WriteReport | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Tell whether every rule loaded and built for every target."""
+        return not self.errors
+
+    def summary(self) -> str:
+        """Return one line of counts per target."""
+        parts = [
+            f"{name} {count.built} built, {count.failed} failed"
+            for name, count in self.counts.items()
+        ]
+        loaded = len(self.collection.rules)
+        broken = len(self.collection.errors)
+        head = f"{loaded} rules loaded" + (f", {broken} files unreadable" if broken else "")
+        return f"{head}; " + "; ".join(parts)
+
+
+def _attack_context(build: RuleBuild) -> dict[str, list[dict[str, str]]]:
+    from siemgen.attack import load_attack
+
+    resolved = load_attack().resolve_tags(build.rule.rule.tags)
+    return {
+        "tactics": [{"id": t.id, "name": t.name, "url": t.url} for t in resolved.tactics],
+        "techniques": [{"id": t.id, "name": t.name, "url": t.url} for t in resolved.techniques],
+    }
+
+
+def _page(build: RuleBuild, env: jinja2.Environment, targets: Iterable[Target]) -> str:
+    sources = load_template_data(env, "logsources.yml")
+    service = build.rule.rule.logsource.service or ""
+    source = sources.get(service, {"title": service, "link": "", "image": ""})
+    queries = []
+    failures = []
+    failed = {error.target: error for error in build.errors}
+    for target in targets:
+        for output_format in target.formats:
+            text = build.query(target.name, output_format.name)
+            if text is not None:
+                queries.append(
+                    {"title": output_format.title, "language": output_format.language, "text": text}
+                )
+        for label, error in failed.items():
+            if label and label.split("/")[0] == target.name:
+                failures.append({"title": target.title, "reason": error.message})
+    context = pages.page_context(build.rule, queries, failures, _attack_context(build), source)
+    return render(env, "page.md.j2", **context)
+
+
+def _framework_label(item: pages.Compliance) -> str:
+    return pages.Compliance(item.framework, "", item.version).label.strip()
+
+
+def _index(builds: list[RuleBuild], env: jinja2.Environment, targets: list[Target]) -> str:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    ungrouped: list[dict[str, Any]] = []
+    mapped: list[tuple[list[pages.Compliance], dict[str, Any]]] = []
+    for build in builds:
+        failed = {(error.target or "").split("/")[0] for error in build.errors}
+        rule: dict[str, Any] = {
+            "title": build.rule.title,
+            "page": f"{build.rule.stem}.md",
+            "level": build.rule.rule.level.name.lower() if build.rule.rule.level else "unset",
+            "built": [t.title for t in targets if t.name not in failed],
+        }
+        items = pages.compliance(build.rule)
+        if not items:
+            ungrouped.append(rule)
+            continue
+        mapped.append((items, rule))
+        for item in items:
+            groups.setdefault(_framework_label(item), []).append(
+                {"control": item.control, "rule": rule}
+            )
+
+    columns = sorted({_framework_label(item) for items, _ in mapped for item in items})
+    rows = []
+    for items, rule in mapped:
+        by_column = {_framework_label(item): item.control for item in items}
+        rows.append({"cells": [by_column.get(column, "") for column in columns], "rule": rule})
+    rows.sort(key=lambda row: [_control_key(cell) for cell in row["cells"]])
+
+    return render(
+        env,
+        "index.md.j2",
+        rules=builds,
+        targets=targets,
+        groups=[
+            {"title": title, "entries": sorted(entries, key=lambda e: _control_key(e["control"]))}
+            for title, entries in sorted(groups.items())
+        ],
+        ungrouped=ungrouped,
+        control_map={"columns": columns, "rows": rows} if rows else None,
+    )
+
+
+def _control_key(control: str) -> tuple[Any, ...]:
+    """Sort control ids such as 3.10 after 3.9 and CloudWatch.10 after CloudWatch.9."""
+    parts: list[Any] = []
+    for piece in control.replace("-", ".").split("."):
+        parts.append((0, int(piece), "") if piece.isdigit() else (1, 0, piece))
+    return tuple(parts) if control else ((2, 0, ""),)
+
+
+def generate(
+    collection: Collection,
+    options: TargetOptions | None = None,
+    templates: Path | None = None,
+    artifacts: Iterable[ArtifactBuilder] = (),
+) -> BuildResult:
+    """Convert and render every rule into an in-memory map of output files."""
+    options = options or TargetOptions()
+    env = environment(templates)
+    converter = Converter(options)
+    targets = list(all_targets())
+    counts = {target.name: TargetCount() for target in targets}
+    builds = []
+    files: Files = {}
+    errors: list[SiemgenError] = list(collection.errors)
+    for rule_file in collection.rules:
+        build = converter.build(rule_file, targets)
+        builds.append(build)
+        errors.extend(build.errors)
+        failed = {(error.target or "").split("/")[0] for error in build.errors}
+        for target in targets:
+            counts[target.name].failed += target.name in failed
+            counts[target.name].built += target.name not in failed
+        for query in build.queries:
+            output_format = next(t for t in targets if t.name == query.target).format(query.format)
+            files[f"{query.target}/{rule_file.stem}{output_format.suffix}"] = render(
+                env, "queries/query.j2", query=query.text
+            ).encode()
+        try:
+            files[f"docs/{rule_file.stem}.md"] = _page(build, env, targets).encode()
+        except SiemgenError as error:
+            error.path = error.path or rule_file.path
+            errors.append(error)
+    files["docs/index.md"] = _index(builds, env, targets).encode()
+    for builder in artifacts:
+        try:
+            files.update(builder(builds, options, env))
+        except SiemgenError as error:
+            errors.append(error)
+    return BuildResult(
+        builds=builds, collection=collection, files=files, counts=counts, errors=errors
+    )
+
+
+def build(
+    rule_paths: Iterable[Path],
+    out: Path,
+    options: TargetOptions | None = None,
+    templates: Path | None = None,
+) -> BuildResult:
+    """Build every rule under ``rule_paths`` and write the results into ``out``."""
+    collection = load_collection(rule_paths)
+    result = generate(collection, options, templates, default_artifacts())
+    result.report = OutputTree(out).write(result.files)
+    return result
+
+
+def default_artifacts() -> list[ArtifactBuilder]:
+    """Return the artifact builders that every build runs."""
+    return []

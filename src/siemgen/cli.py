@@ -1,0 +1,152 @@
+"""The siemgen command line: options in, library called, errors mapped to exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from siemgen.errors import ConfigError, SiemgenError
+from siemgen.targets import TargetOptions, all_targets
+
+app = typer.Typer(
+    name="siemgen",
+    help="Build Sigma rules into tested Splunk, Elastic and Athena content with pages.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+
+RulesOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--rules",
+        "-r",
+        help="Rule file or folder (searched recursively); repeat for several. Default: sigma/.",
+    ),
+]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Log debug output and show tracebacks.")
+]
+
+
+def err(message: str) -> None:
+    """Print one line to stderr."""
+    typer.echo(message, err=True)
+
+
+def setup_logging(verbose: bool) -> None:
+    """Send library logs to stderr: warnings by default, everything with --verbose."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def target_options(
+    splunk_index: str | None,
+    athena_table: str,
+    athena_lookback: str | None,
+    athena_profile: str = "cloudtrail",
+) -> TargetOptions:
+    """Collect the query settings shared by the commands that convert rules."""
+    return TargetOptions(
+        splunk_index=splunk_index,
+        athena_table=athena_table,
+        athena_lookback=athena_lookback,
+        athena_profile=athena_profile,
+    )
+
+
+SplunkIndexOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Splunk index to search (adds index=NAME). Default: no index clause, so the "
+        "search uses the user's default indexes.",
+    ),
+]
+AthenaTableOption = Annotated[
+    str, typer.Option(help="Athena table that holds the CloudTrail logs.")
+]
+AthenaLookbackOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Only search events this recent in the Athena queries, e.g. 24h, 7d. "
+        "Default: no time window.",
+    ),
+]
+AthenaProfileOption = Annotated[
+    str,
+    typer.Option(
+        help="Athena table layout: 'cloudtrail' (the CloudTrail table AWS documents) or "
+        "'security-lake' (Amazon Security Lake OCSF tables).",
+    ),
+]
+
+
+@app.command()
+def build(
+    rules: RulesOption = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("dist"),
+    splunk_index: SplunkIndexOption = None,
+    athena_table: AthenaTableOption = "cloudtrail_logs",
+    athena_lookback: AthenaLookbackOption = None,
+    athena_profile: AthenaProfileOption = "cloudtrail",
+    templates: Annotated[
+        Path | None,
+        typer.Option(help="Folder of Jinja templates to use instead of the built-in ones."),
+    ] = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Build every rule into query files, pages and deployable artifacts under --out.
+
+    Exit status: 0 when every rule built for every target, 1 when any rule or target
+    failed (each failure is printed as one line), 2 on a usage error.
+    """
+    from siemgen.build import build as run_build
+
+    setup_logging(verbose)
+    options = target_options(splunk_index, athena_table, athena_lookback, athena_profile)
+    result = run_build(rules or [Path("sigma")], out, options, templates)
+    for error in result.errors:
+        err(f"error: {error}")
+    if result.report and result.report.kept:
+        for kept in result.report.kept:
+            err(f"warning: kept {out / kept}: it was edited after siemgen wrote it")
+    err(result.summary())
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_FINDINGS)
+
+
+@app.command("targets")
+def list_targets() -> None:
+    """List the targets and output formats that siemgen builds."""
+    for target in all_targets():
+        formats = ", ".join(f"{f.name} ({f.suffix})" for f in target.formats)
+        typer.echo(f"{target.name}\t{target.title}\t{formats}")
+
+
+def main() -> None:
+    """Run the CLI, printing siemgen errors as one line and mapping them to exit codes."""
+    verbose = "--verbose" in sys.argv or "-v" in sys.argv
+    try:
+        app()
+    except ConfigError as error:
+        if verbose:
+            raise
+        err(f"error: {error}")
+        sys.exit(EXIT_USAGE)
+    except SiemgenError as error:
+        if verbose:
+            raise
+        err(f"error: {error}")
+        sys.exit(EXIT_FINDINGS)
+    except KeyboardInterrupt:
+        sys.exit(130)

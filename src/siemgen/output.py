@@ -1,0 +1,126 @@
+"""Write generated files atomically, and never touch a file that siemgen did not write."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from siemgen.errors import OutputError
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = ".siemgen-manifest.json"
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        Path(temporary).replace(path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class WriteReport:
+    """What one write of the output folder did."""
+
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+
+class OutputTree:
+    """An output folder and the manifest of the files siemgen wrote into it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.manifest_path = root / MANIFEST
+        self.previous = self._read_manifest()
+
+    def _read_manifest(self) -> dict[str, str]:
+        if not self.manifest_path.exists():
+            return {}
+        try:
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+            files = data["files"]
+            if not isinstance(files, dict):
+                raise TypeError("files is not a mapping")
+            return {str(name): str(digest) for name, digest in files.items()}
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise OutputError(
+                f"the manifest is unreadable: {error}",
+                path=self.manifest_path,
+                hint="delete the output folder and build again",
+            ) from error
+
+    def resolve(self, relative: str) -> Path:
+        """Return the absolute path of an output file, rejecting paths that leave the folder."""
+        pure = PurePosixPath(relative)
+        if pure.is_absolute() or ".." in pure.parts or not pure.parts or relative == MANIFEST:
+            raise OutputError(f"refusing to write {relative!r}: not a plain path in the output")
+        path = self.root.joinpath(*pure.parts)
+        root = self.root.resolve()
+        if root not in path.resolve().parents:
+            raise OutputError(f"refusing to write {relative!r}: it resolves outside {root}")
+        return path
+
+    def check(self, files: dict[str, bytes]) -> None:
+        """Raise OutputError if writing ``files`` would overwrite a file siemgen did not write."""
+        for relative, data in sorted(files.items()):
+            path = self.resolve(relative)
+            if path.is_symlink():
+                raise OutputError(
+                    "refusing to write through a symbolic link", path=path, hint="remove the link"
+                )
+            if path.exists() and relative not in self.previous and path.read_bytes() != data:
+                raise OutputError(
+                    "refusing to overwrite a file that siemgen did not write",
+                    path=path,
+                    hint="move the file away or choose another --out folder",
+                )
+
+    def write(self, files: dict[str, bytes]) -> WriteReport:
+        """Write ``files``, remove files of the previous build that this one no longer makes."""
+        self.check(files)
+        report = WriteReport()
+        self.root.mkdir(parents=True, exist_ok=True)
+        for relative, data in sorted(files.items()):
+            path = self.resolve(relative)
+            if path.exists() and path.read_bytes() == data:
+                report.unchanged.append(relative)
+                continue
+            atomic_write(path, data)
+            report.written.append(relative)
+        for relative, digest in sorted(self.previous.items()):
+            if relative in files:
+                continue
+            path = self.resolve(relative)
+            if not path.exists():
+                continue
+            if _digest(path.read_bytes()) == digest:
+                path.unlink()
+                report.removed.append(relative)
+            else:
+                logger.warning("kept %s: it was changed after siemgen wrote it", path)
+                report.kept.append(relative)
+        manifest = {"files": {name: _digest(files[name]) for name in sorted(files)}}
+        atomic_write(
+            self.manifest_path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+        )
+        self.previous = manifest["files"]
+        return report
