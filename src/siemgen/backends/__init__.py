@@ -1,0 +1,1 @@
+"""Query backends of siemgen's own, for targets that have no pySigma backend on PyPI."""

@@ -1,0 +1,1 @@
+"""Local query engines that run generated queries on CloudTrail test records."""

@@ -1,0 +1,326 @@
+"""Run Athena SQL on CloudTrail records with DuckDB, keeping Athena's semantics.
+
+The table has the columns and types of the Athena CloudTrail table (``siemgen.fields``), and
+records are loaded as Athena's JsonSerDe reads them. ``to_duckdb`` transpiles the SQL with
+sqlglot and replaces the functions whose DuckDB counterparts behave differently.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from siemgen.backends.athena_tables import quote_table
+from siemgen.errors import ConfigError, ConversionError
+from siemgen.fields import ATHENA_COLUMNS
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TABLE = "cloudtrail_logs"
+
+_JSON_SCALAR_MACRO = "siemgen_json_scalar"
+_IP_HEX_MACRO = "siemgen_ip_hex"
+
+_MACROS = (
+    # Trino json_extract_scalar returns NULL for objects and arrays, where DuckDB's
+    # json_extract_string returns their JSON text.
+    f"CREATE OR REPLACE MACRO {_JSON_SCALAR_MACRO}(doc, path) AS "
+    "CASE WHEN json_type(doc, path) IN ('OBJECT', 'ARRAY') THEN NULL "
+    "ELSE json_extract_string(doc, path) END",
+    # An IP address as 32 hex digits of its IPv6 form, IPv4 as IPv4-mapped (::ffff:a.b.c.d)
+    # the way Trino's IPADDRESS type stores it, or NULL for text that is not an address.
+    "CREATE OR REPLACE MACRO siemgen_ipv4_hex(a) AS CASE "
+    "WHEN regexp_full_match(a, '[0-9]{1,3}([.][0-9]{1,3}){3}') "
+    "AND list_max(list_transform(string_split(a, '.'), lambda o: CAST(o AS INTEGER))) <= 255 "
+    "THEN '00000000000000000000ffff' || array_to_string(list_transform(string_split(a, '.'), "
+    "lambda o: lpad(lower(to_hex(CAST(o AS INTEGER))), 2, '0')), '') END",
+    "CREATE OR REPLACE MACRO siemgen_ipv6_groups(a) AS CASE "
+    "WHEN strpos(a, '::') > 0 THEN list_concat("
+    "CASE WHEN split_part(a, '::', 1) = '' THEN []::VARCHAR[] "
+    "ELSE string_split(split_part(a, '::', 1), ':') END, "
+    "list_transform(range(8 - len(CASE WHEN split_part(a, '::', 1) = '' THEN []::VARCHAR[] "
+    "ELSE string_split(split_part(a, '::', 1), ':') END) - len(CASE WHEN split_part(a, '::', 2) "
+    "= '' THEN []::VARCHAR[] ELSE string_split(split_part(a, '::', 2), ':') END)), "
+    "lambda i: '0'), "
+    "CASE WHEN split_part(a, '::', 2) = '' THEN []::VARCHAR[] "
+    "ELSE string_split(split_part(a, '::', 2), ':') END) "
+    "ELSE string_split(a, ':') END",
+    "CREATE OR REPLACE MACRO siemgen_ipv6_hex(a) AS CASE "
+    "WHEN regexp_full_match(a, '[0-9a-fA-F:]{2,39}') AND a NOT LIKE '%::%::%' "
+    "AND a NOT LIKE '%:::%' AND len(siemgen_ipv6_groups(lower(a))) = 8 "
+    "AND list_bool_and(list_transform(siemgen_ipv6_groups(lower(a)), "
+    "lambda g: regexp_full_match(g, '[0-9a-f]{1,4}'))) "
+    "THEN array_to_string(list_transform(siemgen_ipv6_groups(lower(a)), "
+    "lambda g: lpad(g, 4, '0')), '') END",
+    f"CREATE OR REPLACE MACRO {_IP_HEX_MACRO}(a) AS "
+    "coalesce(siemgen_ipv4_hex(a), siemgen_ipv6_hex(a))",
+)
+
+
+def network_hex_bounds(network: str) -> tuple[str, str]:
+    """Return the first and last address of a network as 32 hex digits of the IPv6 form."""
+    net = ipaddress.ip_network(network, strict=False)
+    if isinstance(net, ipaddress.IPv4Network):
+        mapped = ipaddress.IPv6Network(
+            f"::ffff:{net.network_address}/{96 + net.prefixlen}", strict=False
+        )
+        first, last = mapped.network_address, mapped.broadcast_address
+    else:
+        first, last = net.network_address, net.broadcast_address
+    return f"{int(first):032x}", f"{int(last):032x}"
+
+
+# Hive and Athena DDL types.
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split a type list on commas that are not inside ``<...>``."""
+    parts: list[str] = []
+    depth = 0
+    current: list[str] = []
+    for char in text:
+        if char == "<":
+            depth += 1
+        elif char == ">":
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append("".join(current).strip())
+            current = []
+        else:
+            current.append(char)
+    if current:
+        parts.append("".join(current).strip())
+    return parts
+
+
+def duckdb_type(hive_type: str) -> str:
+    """Translate an Athena DDL type (``STRING``, ``STRUCT<...>``, ...) to a DuckDB type."""
+    text = hive_type.strip()
+    upper = text.upper()
+    if upper == "STRING":
+        return "VARCHAR"
+    if upper.startswith("ARRAY<") and text.endswith(">"):
+        return duckdb_type(text[6:-1]) + "[]"
+    if upper.startswith("MAP<") and text.endswith(">"):
+        key, value = _split_top_level(text[4:-1])
+        return f"MAP({duckdb_type(key)}, {duckdb_type(value)})"
+    if upper.startswith("STRUCT<") and text.endswith(">"):
+        members = []
+        for member in _split_top_level(text[7:-1]):
+            name, _, member_type = member.partition(":")
+            members.append(f"{name.strip()} {duckdb_type(member_type)}")
+        return "STRUCT(" + ", ".join(members) + ")"
+    if upper in ("BOOLEAN", "BIGINT", "INT", "DOUBLE", "TIMESTAMP"):
+        return upper
+    raise ValueError(f"unsupported Athena column type {hive_type!r}")
+
+
+# Records as the JsonSerDe reads them.
+
+
+def _serde_text(value: Any) -> str | None:
+    """Return a JSON value as a STRING column reads it: objects and arrays as JSON text."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _serde_value(value: Any, hive_type: str) -> Any:
+    """Convert one JSON value to the Python value of a column of the given Athena type."""
+    text = hive_type.strip()
+    upper = text.upper()
+    if value is None:
+        return None
+    if upper.startswith("STRUCT<"):
+        if not isinstance(value, Mapping):
+            return None
+        lowered = {str(key).lower(): item for key, item in value.items()}
+        result: dict[str, Any] = {}
+        for member in _split_top_level(text[7:-1]):
+            name, _, member_type = member.partition(":")
+            result[name.strip()] = _serde_value(lowered.get(name.strip()), member_type)
+        return result
+    if upper.startswith("ARRAY<"):
+        if not isinstance(value, list):
+            return None
+        return [_serde_value(item, text[6:-1]) for item in value]
+    if upper.startswith("MAP<"):
+        if not isinstance(value, Mapping):
+            return None
+        _, value_type = _split_top_level(text[4:-1])
+        return {str(key): _serde_value(item, value_type) for key, item in value.items()}
+    return _serde_text(value)
+
+
+def serde_row(record: Mapping[str, Any], partition_column: str | None = None) -> dict[str, Any]:
+    """Return one raw CloudTrail record as the Athena table's row (column name -> value).
+
+    Keys match columns case-insensitively, as the Hive JsonSerDe matches them.
+    """
+    lowered = {str(key).lower(): value for key, value in record.items()}
+    row = {name: _serde_value(lowered.get(name), hive_type) for name, hive_type in ATHENA_COLUMNS}
+    if partition_column is not None:
+        event_time = row.get("eventtime")
+        row[partition_column] = (
+            event_time[:10].replace("-", "/") if isinstance(event_time, str) else None
+        )
+    return row
+
+
+# The DuckDB connection.
+
+
+def prepare_connection(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the macros that SQL from ``to_duckdb`` calls."""
+    for statement in _MACROS:
+        con.execute(statement)
+
+
+def create_cloudtrail_table(
+    con: duckdb.DuckDBPyConnection,
+    table: str = DEFAULT_TABLE,
+    partition_column: str | None = None,
+) -> None:
+    """Create the Athena CloudTrail table in DuckDB, with a partition column if one is named."""
+    prepare_connection(con)
+    columns = [f"{name} {duckdb_type(hive_type)}" for name, hive_type in ATHENA_COLUMNS]
+    if partition_column is not None:
+        _check_column(partition_column)
+        columns.append(f'"{partition_column}" VARCHAR')
+    con.execute(f"CREATE TABLE {quote_table(table)} ({', '.join(columns)})")
+
+
+def _check_column(name: str) -> None:
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+        raise ConfigError(
+            f"invalid partition column {name!r}",
+            hint="use a lowercase column name of letters, digits and underscores",
+        )
+
+
+def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    rows = con.execute(f"DESCRIBE {quote_table(table)}").fetchall()
+    return [(str(row[0]), str(row[1])) for row in rows]
+
+
+def load_records(
+    con: duckdb.DuckDBPyConnection,
+    records: Iterable[Mapping[str, Any]],
+    table: str = DEFAULT_TABLE,
+) -> None:
+    """Insert raw CloudTrail records into a table made by ``create_cloudtrail_table``."""
+    columns = _table_columns(con, table)
+    names = {name for name, _ in columns}
+    partition = next((name for name in names if name not in dict(ATHENA_COLUMNS)), None)
+    structure = json.dumps({name: column_type for name, column_type in columns})
+    rows = [json.dumps(serde_row(record, partition), ensure_ascii=False) for record in records]
+    if not rows:
+        return
+    column_list = ", ".join(f'"{name}"' for name, _ in columns)
+    select_list = ", ".join(f'row."{name}"' for name, _ in columns)
+    con.executemany(
+        f"INSERT INTO {quote_table(table)} ({column_list}) "
+        f"SELECT {select_list} FROM (SELECT json_transform_strict(CAST(? AS JSON), ?) AS row)",
+        [(row, structure) for row in rows],
+    )
+
+
+# Athena SQL -> DuckDB SQL.
+
+
+def _json_path_text(node: exp.Expression) -> str:
+    """Return the JSONPath argument of a JSON function as text."""
+    if isinstance(node, exp.Literal) and node.is_string:
+        return str(node.this)
+    if isinstance(node, exp.JSONPath):
+        return str(node.sql(dialect="presto")).strip("'").replace("''", "'")
+    raise ConversionError(f"unsupported JSON path argument {node.sql()!r}")
+
+
+def _rewrite(node: exp.Expression) -> exp.Expression:
+    """Replace Trino functions whose DuckDB form differs in meaning."""
+    if isinstance(node, exp.JSONExtractScalar):
+        path = _json_path_text(node.expression)
+        return exp.Anonymous(
+            this=_JSON_SCALAR_MACRO, expressions=[node.this, exp.Literal.string(path)]
+        )
+    if isinstance(node, exp.JSONExtract):
+        path = _json_path_text(node.expression)
+        return exp.Anonymous(this="json_extract", expressions=[node.this, exp.Literal.string(path)])
+    if isinstance(node, exp.Anonymous) and str(node.this).lower() == "any_match":
+        array, function = node.expressions
+        filtered = exp.Anonymous(this="list_filter", expressions=[array, function])
+        return exp.Paren(
+            this=exp.GT(
+                this=exp.Anonymous(this="len", expressions=[filtered]),
+                expression=exp.Literal.number(0),
+            )
+        )
+    if isinstance(node, exp.JSONFormat):
+        return exp.Cast(this=node.this, to=exp.DataType.build("VARCHAR"))
+    if isinstance(node, exp.ArrayContains) and isinstance(node.expression, exp.TryCast | exp.Cast):
+        target = node.expression.args.get("to")
+        if (
+            isinstance(target, exp.DataType)
+            and target.this == exp.DataType.Type.IPADDRESS
+            and isinstance(node.this, exp.Literal)
+        ):
+            first, last = network_hex_bounds(str(node.this.this))
+            address = exp.Anonymous(this=_IP_HEX_MACRO, expressions=[node.expression.this])
+            return exp.Paren(
+                this=exp.Between(
+                    this=address,
+                    low=exp.Literal.string(first),
+                    high=exp.Literal.string(last),
+                )
+            )
+    if isinstance(node, exp.Try) and isinstance(node.this, exp.FromISO8601Timestamp):
+        return exp.TryCast(this=node.this.this, to=exp.DataType.build("TIMESTAMPTZ"))
+    return node
+
+
+def to_duckdb(athena_sql: str) -> str:
+    """Transpile Athena (Trino) SQL to DuckDB SQL with the same results on the same rows.
+
+    The result calls functions that ``prepare_connection`` registers, which
+    ``create_cloudtrail_table`` does.
+    """
+    try:
+        tree = sqlglot.parse_one(athena_sql, read="athena")
+    except sqlglot.errors.ParseError as error:
+        raise ConversionError(
+            f"Athena SQL does not parse: {error}", target="athena", hint="report the rule"
+        ) from error
+    # A replaced node keeps its children unvisited, so repeat until nothing changes.
+    rewritten = tree
+    previous = None
+    while previous != (text := rewritten.sql(dialect="duckdb")):
+        previous = text
+        rewritten = rewritten.transform(_rewrite)
+    return str(text)
+
+
+def matching_event_ids(
+    con: duckdb.DuckDBPyConnection, athena_sql: str, table: str = DEFAULT_TABLE
+) -> set[str]:
+    """Run Athena SQL (a full query, or a bare condition on ``table``) and return eventids."""
+    text = athena_sql.strip()
+    if not re.match(r"(?is)^(--[^\n]*\n\s*)*select\b", text):
+        text = f"SELECT eventid FROM {quote_table(table)} WHERE {text}"
+    query = to_duckdb(text)
+    rows = con.execute(f"SELECT eventid FROM ({query}) AS matched").fetchall()
+    return {str(row[0]) for row in rows if row[0] is not None}
