@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from siemgen.errors import RuleLoadError
+from siemgen.errors import ConfigError, RuleLoadError
 from siemgen.rules import load_collection, load_rule, safe_stem
 
 from paths import CANONICAL
@@ -81,5 +81,5 @@ def test_collection_keeps_good_rules(write_rule: Callable[..., Path]) -> None:
 
 
 def test_missing_path_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(RuleLoadError, match="rule path not found"):
+    with pytest.raises(ConfigError, match="rule path not found"):
         load_collection([tmp_path / "nowhere"])

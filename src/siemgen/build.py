@@ -88,7 +88,13 @@ def _page(build: RuleBuild, env: jinja2.Environment, targets: Iterable[Target]) 
         for label, error in failed.items():
             if label and label.split("/")[0] == target.name:
                 failures.append({"title": target.title, "reason": error.message})
-    context = pages.page_context(build.rule, queries, failures, _attack_context(build), source)
+    try:
+        attack = _attack_context(build)
+    except SiemgenError as error:
+        error.path = error.path or build.rule.path
+        error.line = error.line or build.rule.line_of("tags")
+        raise
+    context = pages.page_context(build.rule, queries, failures, attack, source)
     return render(env, "page.md.j2", **context)
 
 
@@ -159,6 +165,7 @@ def generate(
     converter = Converter(options)
     targets = list(all_targets())
     counts = {target.name: TargetCount() for target in targets}
+    counts["docs"] = TargetCount()
     builds = []
     files: Files = {}
     errors: list[SiemgenError] = list(collection.errors)
@@ -177,9 +184,12 @@ def generate(
             ).encode()
         try:
             files[f"docs/{rule_file.stem}.md"] = _page(build, env, targets).encode()
+            counts["docs"].built += 1
         except SiemgenError as error:
             error.path = error.path or rule_file.path
+            error.target = error.target or "docs"
             errors.append(error)
+            counts["docs"].failed += 1
     files["docs/index.md"] = _index(builds, env, targets).encode()
     for builder in artifacts:
         try:
@@ -196,10 +206,15 @@ def build(
     out: Path,
     options: TargetOptions | None = None,
     templates: Path | None = None,
+    packages: bool = True,
 ) -> BuildResult:
-    """Build every rule under ``rule_paths`` and write the results into ``out``."""
+    """Build every rule under ``rule_paths`` and write the results into ``out``.
+
+    ``packages=False`` writes only query files and pages, the content a repository commits.
+    """
     collection = load_collection(rule_paths)
-    result = generate(collection, options, templates, default_artifacts())
+    artifacts = default_artifacts() if packages else []
+    result = generate(collection, options, templates, artifacts)
     result.report = OutputTree(out).write(result.files)
     return result
 

@@ -104,6 +104,13 @@ def build(
         Path | None,
         typer.Option(help="Folder of Jinja templates to use instead of the built-in ones."),
     ] = None,
+    packages: Annotated[
+        bool,
+        typer.Option(
+            help="Also write the Splunk app, Kibana rules and CloudFormation templates. "
+            "Use --no-packages for the query files and pages alone.",
+        ),
+    ] = True,
     verbose: VerboseOption = False,
 ) -> None:
     """Build every rule into query files, pages and deployable artifacts under --out.
@@ -115,7 +122,7 @@ def build(
 
     setup_logging(verbose)
     options = target_options(splunk_index, athena_table, athena_lookback, athena_profile)
-    result = run_build(rules or [Path("sigma")], out, options, templates)
+    result = run_build(rules or [Path("sigma")], out, options, templates, packages)
     for error in result.errors:
         err(f"error: {error}")
     if result.report and result.report.kept:

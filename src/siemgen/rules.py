@@ -13,7 +13,7 @@ import yaml
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 
-from siemgen.errors import RuleLoadError
+from siemgen.errors import ConfigError, RuleLoadError
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def find_rule_files(paths: Iterable[Path]) -> list[Path]:
         elif path.is_file():
             found.add(path)
         else:
-            raise RuleLoadError(
+            raise ConfigError(
                 "rule path not found", path=path, hint="pass a rule file or a folder of rules"
             )
     return sorted(found)
@@ -213,8 +213,8 @@ def _error_line(error: SigmaError, lines: dict[KeyPath, int]) -> int | None:
     message = str(error.args[0]) if error.args else ""
     for key in ("condition", "detection", "logsource", "tags", "status", "level", "id", "date"):
         if key in message.lower():
-            return lines.get(("detection", "condition")) if key == "condition" else lines.get(
-                (key,)
+            return (
+                lines.get(("detection", "condition")) if key == "condition" else lines.get((key,))
             )
     return None
 

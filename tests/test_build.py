@@ -1,0 +1,100 @@
+"""The build: output paths, determinism, per-target failures and the summary."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from paths import CANONICAL
+
+from siemgen.build import build
+
+OUTPUTS = [
+    "splunk/aws_iam_policy_changed.spl",
+    "elastic/aws_iam_policy_changed.lucene",
+    "elastic/aws_iam_policy_changed.esql",
+    "elastic/aws_iam_policy_changed.eql",
+    "athena/aws_iam_policy_changed.sql",
+    "docs/aws_iam_policy_changed.md",
+    "docs/index.md",
+]
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_canonical_rule_writes_every_output(tmp_path: Path) -> None:
+    result = build([CANONICAL], tmp_path / "dist", packages=False)
+    assert result.ok, [str(error) for error in result.errors]
+    for relative in OUTPUTS:
+        content = (tmp_path / "dist" / relative).read_bytes()
+        assert content.endswith(b"\n")
+        assert not content.endswith(b"\n\n"), relative
+
+
+def test_two_builds_are_byte_identical(tmp_path: Path) -> None:
+    build([CANONICAL], tmp_path / "a")
+    build([CANONICAL], tmp_path / "b")
+    first = read_tree(tmp_path / "a")
+    second = read_tree(tmp_path / "b")
+    assert sorted(first) == sorted(second)
+    for name, content in first.items():
+        assert content == second[name], name
+
+
+def test_unknown_field_fails_its_targets_only(
+    tmp_path: Path, write_rule: Callable[..., Path]
+) -> None:
+    good = write_rule("good")
+    write_rule(
+        "typo",
+        detection="selection:\n    eventNmae: CreateUser\ncondition: selection",
+        rule_id="4c0e6d55-1d7e-4d8c-a0b1-9f3b8a3c2d11",
+        title="Typo rule",
+    )
+    result = build([good.parent], tmp_path / "dist", packages=False)
+    assert not result.ok
+    messages = [str(error) for error in result.errors]
+    for target in ("splunk", "elastic/lucene", "elastic/esql", "elastic/eql", "athena"):
+        assert any(f"[{target}]" in m and "'eventNmae'" in m for m in messages), target
+    assert all("typo.yml" in message for message in messages)
+    assert (tmp_path / "dist" / "splunk" / "good.spl").exists()
+    assert not (tmp_path / "dist" / "splunk" / "typo.spl").exists()
+    assert (tmp_path / "dist" / "docs" / "typo.md").exists()
+    assert result.counts["splunk"].built == 1
+    assert result.counts["splunk"].failed == 1
+    assert "splunk 1 built, 1 failed" in result.summary()
+
+
+def test_unsupported_logsource_is_reported(tmp_path: Path) -> None:
+    rule = tmp_path / "rules" / "win.yml"
+    rule.parent.mkdir()
+    rule.write_text(
+        CANONICAL.read_text(encoding="utf-8").replace(
+            "    product: aws\n    service: cloudtrail",
+            "    product: windows\n    service: security",
+        ),
+        encoding="utf-8",
+    )
+    result = build([rule], tmp_path / "dist", packages=False)
+    assert any("log source" in str(error) and "windows" in str(error) for error in result.errors)
+
+
+def test_rebuild_removes_outputs_of_deleted_rules(
+    tmp_path: Path, write_rule: Callable[..., Path]
+) -> None:
+    first = write_rule("first")
+    second = write_rule("second", rule_id="5d9a3c1e-7b2f-4e6a-9c8d-1a2b3c4d5e6f", title="Second")
+    out = tmp_path / "dist"
+    build([first.parent], out, packages=False)
+    assert (out / "splunk" / "second.spl").exists()
+    second.unlink()
+    result = build([first.parent], out, packages=False)
+    assert not (out / "splunk" / "second.spl").exists()
+    assert result.report is not None
+    assert "splunk/second.spl" in result.report.removed
