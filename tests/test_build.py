@@ -5,19 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from paths import CANONICAL
-
 from siemgen.build import build
 
-OUTPUTS = [
-    "splunk/aws_iam_policy_changed.spl",
-    "elastic/aws_iam_policy_changed.lucene",
-    "elastic/aws_iam_policy_changed.esql",
-    "elastic/aws_iam_policy_changed.eql",
-    "athena/aws_iam_policy_changed.sql",
-    "docs/aws_iam_policy_changed.md",
-    "docs/index.md",
-]
+from paths import CANONICAL
+from paths import CANONICAL_OUTPUTS as OUTPUTS
 
 
 def read_tree(root: Path) -> dict[str, bytes]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from paths import CORPUS
 
 from siemgen.build import build
+
+from paths import CORPUS
 
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="community corpus not present")
 

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from paths import CANONICAL
-from test_build import OUTPUTS
 
 from siemgen.build import build
+
+from paths import CANONICAL, CANONICAL_OUTPUTS
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("relative", OUTPUTS)
+@pytest.mark.parametrize("relative", CANONICAL_OUTPUTS)
 def test_output_matches_golden(
     outputs: Path, relative: str, golden: Callable[[str, str], None]
 ) -> None:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from paths import CANONICAL
 
 from siemgen.build import build
+
+from paths import CANONICAL
 
 CALLS = [
     "DeleteGroupPolicy", "DeleteRolePolicy", "DeleteUserPolicy", "PutGroupPolicy",
