@@ -14,8 +14,7 @@ from sigma.rule import SigmaRule, SigmaRuleTag
 from siemgen.attack import AttackData, Technique, install_offline_data, load_attack
 from siemgen.errors import SiemgenError
 
-# The community rule corpus sits beside the repository; tests that need it skip without it.
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "sigmahq-aws-cloudtrail"
+from paths import CORPUS
 
 
 @pytest.fixture
@@ -151,10 +150,9 @@ def test_attack_data_from_minimal_table() -> None:
 def test_corpus_tags_resolve() -> None:
     if not CORPUS.is_dir():
         pytest.skip("community rule corpus not present")
-    corpus = CORPUS
     data = load_attack()
     checked = 0
-    for path in sorted(corpus.glob("*.yml")):
+    for path in sorted(CORPUS.glob("*.yml")):
         rule = yaml.safe_load(path.read_text(encoding="utf-8"))
         data.resolve_tags(rule.get("tags", []), path=path)
         checked += 1
