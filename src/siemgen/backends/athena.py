@@ -160,7 +160,14 @@ class AthenaBackend(TextQueryBackend):
         return table
 
     def _renderer(self, field: str) -> FieldRenderer:
-        return FieldRenderer(parse_field(field), field)
+        return FieldRenderer(parse_field(field), self._sigma_name(field))
+
+    def _sigma_name(self, field: str) -> str:
+        """Return the rule's own name for a mapped field, for error messages."""
+        pipeline = getattr(self, "last_processing_pipeline", None)
+        sources = pipeline.field_mappings.target_fields.get(field) if pipeline else None
+        names = sorted(str(name) for name in sources or () if name is not None)
+        return " or ".join(names) if names else field
 
     def _folds(self, field: str, state: ConversionState, cased: bool) -> bool:
         """Return True when a comparison on the field must lower-case both sides."""
@@ -191,7 +198,7 @@ class AthenaBackend(TextQueryBackend):
             raise TypeError(f"expected a string value, got {value!r}")
         renderer = self._renderer(field)
         if renderer.field.kind is FieldKind.OUTCOME:
-            return self._outcome(renderer.field, value, field)
+            return self._outcome(renderer.field, value, renderer.original)
         leaf = self._string_leaf(value, field, self._folds(field, state, cased))
         return renderer.value(leaf, "string matching")
 
@@ -327,12 +334,18 @@ class AthenaBackend(TextQueryBackend):
         if not isinstance(value, SigmaFieldReference):
             raise TypeError(f"expected a field reference, got {value!r}")
         other = self._renderer(value.field)
-        if other.field.kind is not FieldKind.COLUMN or other.field.sql_type is SqlType.TIMESTAMP:
+        single_valued = (
+            other.field.kind is FieldKind.COLUMN and other.field.sql_type is not SqlType.TIMESTAMP
+        ) or (
+            other.field.kind is FieldKind.JSON and not any(step.each for step in other.field.steps)
+        )
+        if not single_valued:
             raise UnsupportedFeatureError(
-                f"fieldref to field {value.field!r} from field {field!r} is not supported: "
-                "the referenced field must be a plain column, not JSON, an array or status",
-                field=field,
-                hint="reference a top-level or userIdentity field",
+                f"fieldref to field {other.original!r} from field {self._sigma_name(field)!r} "
+                "is not supported: "
+                "the referenced field must hold one value, not an array, a timestamp or status",
+                field=self._sigma_name(field),
+                hint="reference a top-level, userIdentity or JSON key field outside arrays",
             )
         fold = self._folds(field, state, False) or self._folds(value.field, state, False)
         other_sql = other.value(lambda expr: expr, "fieldref")

@@ -110,11 +110,12 @@ def json_steps(keys: tuple[str, ...], arrays: frozenset[str], field: str) -> tup
 
     ``arrays`` holds dotted key paths inside the JSON object (for example ``layers`` or
     ``containerDefinitions.command``) whose values are arrays; a key named ``items`` is always
-    an array, because CloudTrail writes EC2 request lists as ``{"items": [...]}``.
+    an array, because CloudTrail writes EC2 request lists as ``{"items": [...]}``. A number as
+    a key is an array index.
     """
     steps: list[JsonStep] = []
     seen: list[str] = []
-    for key in keys:
+    for position, key in enumerate(keys):
         if _INDEX.fullmatch(key):
             steps.append(JsonStep(index=int(key)))
             seen.append(key)
@@ -131,6 +132,9 @@ def json_steps(keys: tuple[str, ...], arrays: frozenset[str], field: str) -> tup
         seen.append(name)
         dotted = ".".join(seen)
         each = each or name == "items" or dotted in arrays
+        # An index as the next key picks one element, so the array is not searched.
+        if position + 1 < len(keys) and _INDEX.fullmatch(keys[position + 1]):
+            each = False
         steps.append(JsonStep(key=name, each=each))
     return tuple(steps)
 

@@ -196,7 +196,11 @@ class AthenaFieldMappingTransformation(FieldMappingTransformationBase):
         if field is None:
             return None
         resolver = resolve_cloudtrail if self.profile == "cloudtrail" else resolve_security_lake
-        return resolver(field, self.json_arrays).text()
+        mapped = resolver(field, self.json_arrays).text()
+        if self._pipeline is not None:
+            # Field references are not tracked by pySigma; the backend names them in errors.
+            self._pipeline.field_mappings.add_mapping(field, mapped)
+        return mapped
 
     def apply_detection_item(self, detection_item: SigmaDetectionItem) -> SigmaDetectionItem | None:
         """Map the field and the field references of one detection item, once."""
