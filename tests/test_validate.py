@@ -314,14 +314,27 @@ def test_exclusion_by_rule_id(copy_rule: RuleCopier, tmp_path: Path) -> None:
 
 def test_unused_exclusion_reported(copy_rule: RuleCopier) -> None:
     path = copy_rule()
+    config_path = CONFIG_DATA / "unused-exclusion" / ".siemgen.yml"
+    config = load_config(config_path)
+
+    findings = _validate(path.parent, config)
+    found = _by_validator(findings, "siemgen_config")
+
+    assert [(f.path, f.line, f.severity) for f in found] == [
+        (config_path, 3, "warning"),
+        (config_path, 6, "warning"),
+    ]
+    assert "names no rule" in found[0].message
+    assert "matches no 'sigmahq_title_case' finding" in found[1].message
+
+
+def test_partial_run_skips_other_rules(copy_rule: RuleCopier) -> None:
+    path = copy_rule()
     config = load_config(CONFIG_DATA / "unused-exclusion" / ".siemgen.yml")
 
-    found = _by_validator(_validate(path.parent, config), "siemgen_config")
+    findings = validate_collection(load_collection([path.parent]), config, partial=True)
 
-    assert len(found) == 1
-    assert found[0].path == CONFIG_DATA / "unused-exclusion" / ".siemgen.yml"
-    assert found[0].line == 3
-    assert found[0].severity == "warning"
+    assert [f.line for f in _by_validator(findings, "siemgen_config")] == [6]
 
 
 @pytest.mark.parametrize(

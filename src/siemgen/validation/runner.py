@@ -185,9 +185,10 @@ def _validate_rules(collection: Collection) -> list[Finding]:
 
 
 def _apply_exclusions(
-    findings: list[Finding], collection: Collection, config: ValidationConfig
+    findings: list[Finding], collection: Collection, config: ValidationConfig, partial: bool
 ) -> list[Finding]:
     stems = {rule_file.path: rule_file.stem for rule_file in collection}
+    rule_keys = {key for rule_file in collection for key in (rule_file.rule_id, rule_file.stem)}
     used: set[int] = set()
     kept = []
     for finding in findings:
@@ -199,38 +200,46 @@ def _apply_exclusions(
         used.add(id(exclusion))
         logger.debug("%s excluded by configuration: %s", finding, exclusion.reason)
     for exclusion in config.exclusions:
-        if id(exclusion) not in used:
-            kept.append(
-                Finding(
-                    path=config.path or Path(),
-                    line=exclusion.line,
-                    rule_id="",
-                    title="",
-                    validator="siemgen_config",
-                    message=(
-                        f"exclusion of {exclusion.validator!r} for rule {exclusion.rule!r} "
-                        "matches no finding; remove it"
-                    ),
-                    severity="warning",
-                )
+        if id(exclusion) in used:
+            continue
+        if exclusion.rule in rule_keys:
+            problem = f"matches no {exclusion.validator!r} finding of that rule"
+        elif partial:
+            # The rule may be one of those that this run does not validate.
+            continue
+        else:
+            problem = "names no rule id or file stem of the checked rules"
+        kept.append(
+            Finding(
+                path=config.path or Path(),
+                line=exclusion.line,
+                rule_id="",
+                title="",
+                validator="siemgen_config",
+                message=f"exclusion for rule {exclusion.rule!r} {problem}, so remove it",
+                severity="warning",
             )
+        )
     return kept
 
 
 def validate_collection(
-    collection: Collection, config: ValidationConfig | None = None
+    collection: Collection, config: ValidationConfig | None = None, *, partial: bool = False
 ) -> list[Finding]:
     """Validate every rule of a collection offline and return the findings, sorted.
 
     Files that failed to load become ``siemgen_load`` findings. Findings that the
     configuration excludes are dropped, and an exclusion that matches nothing is reported.
+    Pass ``partial=True`` when the collection is only some of the repository's rules: then an
+    exclusion for a rule outside the collection is not reported, and the cross-rule checks
+    (identifier_uniqueness, duplicate_title, duplicate_filename) see only these rules.
     """
     install_offline_data()
     config = config or ValidationConfig()
     findings = [load_error_finding(error) for error in collection.errors]
     with _rule_sources(collection):
         findings.extend(_validate_rules(collection))
-    findings = _apply_exclusions(findings, collection, config)
+    findings = _apply_exclusions(findings, collection, config, partial)
     unique = sorted(set(findings), key=sort_key)
     logger.debug("validated %d rules: %d findings", len(collection.rules), len(unique))
     return unique
