@@ -487,3 +487,78 @@ def test_findings_are_sorted(copy_rule: RuleCopier) -> None:
 
     assert len(findings) == 2
     assert [f.line for f in findings] == sorted(f.line or 0 for f in findings)
+
+
+@pytest.mark.parametrize(
+    ("validator", "old", "new", "line_start"),
+    [
+        (
+            "sigmahq_title_case",
+            "title: AWS IAM Policy Changed",
+            "title: AWS IAM policy Changed",
+            "title:",
+        ),
+        (
+            "duplicate_tag",
+            "- attack.t1484",
+            "- attack.t1484\n    - attack.t1098",
+            "- attack.t1098\n",
+        ),
+        (
+            "duplicate_references",
+            "    - https://docs.aws.amazon.com/IAM/latest/APIReference/API_DetachGroupPolicy.html",
+            "    - https://docs.aws.amazon.com/IAM/latest/APIReference/API_DetachGroupPolicy.html\n"
+            "    - https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreatePolicy.html",
+            "- https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreatePolicy.html\n",
+        ),
+        (
+            "sigmahq_falsepositives_capital",
+            "    - Administrators",
+            "    - administrators",
+            "falsepositives:",
+        ),
+        (
+            "wildcards_instead_of_modifiers",
+            "eventSource: iam.amazonaws.com",
+            "eventSource: '*iam.amazonaws.com'",
+            "eventSource:",
+        ),
+    ],
+)
+def test_issue_line_per_validator(
+    copy_rule: RuleCopier, validator: str, old: str, new: str, line_start: str
+) -> None:
+    path = copy_rule()
+    _write(path, old, new)
+
+    found = _by_validator(_validate(path.parent), validator)
+
+    assert len(found) == 1
+    assert found[0].line == _last_line_of(path, line_start)
+
+
+def _last_line_of(path: Path, text: str) -> int:
+    """Return the 1-based line of the last line of ``path`` that matches ``text``.
+
+    ``text`` ending in a newline must match the whole stripped line, otherwise its start.
+    """
+    whole = text.endswith("\n")
+    wanted = text.strip()
+    found = 0
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        stripped = line.strip()
+        if stripped == wanted if whole else stripped.startswith(wanted):
+            found = number
+    assert found, f"no line matching {text!r} in {path}"
+    return found
+
+
+def test_filename_issue_has_no_line(copy_rule: RuleCopier) -> None:
+    path = copy_rule("AWS_Policy.yml")
+
+    found = _by_validator(_validate(path.parent), "sigmahq_filename_convention")
+
+    assert len(found) == 1
+    assert found[0].path == path
+    assert found[0].line is None
+    assert "'AWS_Policy.yml'" in found[0].message

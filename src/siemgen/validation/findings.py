@@ -106,13 +106,8 @@ def issue_message(issue: SigmaValidationIssue) -> str:
 
 
 def tag_key(rule_file: RuleFile, tag: object) -> KeyPath:
-    """Return the key path of ``tag`` in the rule's ``tags`` list, or of the list itself."""
-    tags = rule_file.data.get("tags")
-    if isinstance(tags, list):
-        for index, item in enumerate(tags):
-            if str(item) == str(tag):
-                return ("tags", index)
-    return ("tags",)
+    """Return the key path of the last ``tags`` item equal to ``tag``, or of the list itself."""
+    return list_item_key(rule_file, "tags", tag)
 
 
 def list_item_key(rule_file: RuleFile, key: str, value: object) -> KeyPath:

@@ -190,12 +190,12 @@ def _apply_exclusions(
     stems = {rule_file.path: rule_file.stem for rule_file in collection}
     rule_keys = {key for rule_file in collection for key in (rule_file.rule_id, rule_file.stem)}
     used: set[int] = set()
-    kept = []
+    remaining = []
     for finding in findings:
         keys = (finding.rule_id, stems.get(finding.path, ""), finding.path.stem)
         exclusion = config.excludes(keys, finding.validator)
         if exclusion is None:
-            kept.append(finding)
+            remaining.append(finding)
             continue
         used.add(id(exclusion))
         logger.debug("%s excluded by configuration: %s", finding, exclusion.reason)
@@ -209,7 +209,7 @@ def _apply_exclusions(
             continue
         else:
             problem = "names no rule id or file stem of the checked rules"
-        kept.append(
+        remaining.append(
             Finding(
                 path=config.path or Path(),
                 line=exclusion.line,
@@ -220,7 +220,7 @@ def _apply_exclusions(
                 severity="warning",
             )
         )
-    return kept
+    return remaining
 
 
 def validate_collection(
