@@ -3,13 +3,13 @@
 Semantics kept from Sigma:
 
 - Strings match case-insensitively (``lower(column) = 'value'``, the value lowered here)
-  unless the rule says ``cased`` or the pipeline declares the field exact-case because AWS
-  always writes it in one spelling; exact-case fields compare without ``lower()`` so Athena can
+  unless the rule uses ``cased`` or the pipeline declares the field exact-case because AWS
+  always writes it in one spelling. Exact-case fields compare without ``lower()``, so Athena can
   push the predicate down to Parquet or ORC statistics.
 - ``NOT`` is NULL-safe: ``NOT coalesce(x, false)``, so a missing field counts as not matching
   its condition, as in Sigma, instead of making the whole negation NULL.
-- Wildcards become ``LIKE`` with an explicit ``ESCAPE '\\'``; literal ``%``, ``_`` and ``\\``
-  are escaped, and single quotes are doubled, so no value can leave its string literal.
+- Wildcards become ``LIKE`` with an explicit ``ESCAPE '\\'``. Literal ``%``, ``_`` and ``\\``
+  are escaped and single quotes are doubled, so no value can leave its string literal.
 - Regular expressions go to ``regexp_like``, which uses Java regex syntax and finds a match
   anywhere in the value, as Sigma's ``re`` does.
 """
@@ -257,9 +257,9 @@ class AthenaBackend(TextQueryBackend):
     ) -> str:
         """Convert a regular expression match to ``regexp_like``.
 
-        Trino runs Java regular expressions, while the DuckDB test engine runs RE2: RE2 has no
-        backreferences or lookaround, and Java's ``(?i)`` folds Unicode case only together
-        with ``(?u)``, which Trino does not accept; it treats ``(?i)`` as Unicode-aware.
+        Trino runs Java regular expressions and the DuckDB test engine runs RE2, which has no
+        backreferences or lookaround, so rules using them convert but cannot be tested locally.
+        Trino documents ``(?i)`` as Unicode-aware.
         """
         field = self._field_name(cond)
         value = cond.value
@@ -283,7 +283,7 @@ class AthenaBackend(TextQueryBackend):
     def convert_condition_field_eq_val_cidr(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> str:
-        """Convert a CIDR match; values that are not IP addresses (service names) never match."""
+        """Convert a CIDR match, where values that are not IP addresses (service names) fail."""
         field = self._field_name(cond)
         value = cond.value
         if not isinstance(value, SigmaCIDRExpression):
@@ -296,7 +296,7 @@ class AthenaBackend(TextQueryBackend):
     def convert_condition_field_compare_op_val(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> str:
-        """Convert ``lt``, ``lte``, ``gt`` and ``gte``; text that is not a number never matches."""
+        """Convert ``lt``, ``lte``, ``gt`` and ``gte``, where text that is not a number fails."""
         field = self._field_name(cond)
         value = cond.value
         if not isinstance(value, SigmaCompareExpression):

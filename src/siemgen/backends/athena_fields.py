@@ -8,9 +8,9 @@ and the Athena backend parses it back to build the SQL. The text forms are:
 ``useridentity.sessioncontext.attributes.creationdate::timestamp``
     a column whose SQL type is not VARCHAR (``boolean`` or ``timestamp``).
 ``json(requestparameters).policyArn``
-    a key inside a column that holds JSON text; ``[]`` after a key marks an array whose
-    elements are searched (``json(requestparameters).containerDefinitions[].command[]``) and a
-    number is an array index (``json(requestparameters).items.0.cidrIp``).
+    a key inside a column that contains JSON text. ``[]`` after a key marks an array whose
+    elements are searched (``json(requestparameters).containerDefinitions[].command[]``), and
+    a number is an array index (``json(requestparameters).items.0.cidrIp``).
 ``resources[].arn``
     a member of the structs in an array column; any element may match.
 ``outcome(errorcode)``
@@ -108,8 +108,8 @@ def _check_path(path: str, original: str) -> str:
 def json_steps(keys: tuple[str, ...], arrays: frozenset[str], field: str) -> tuple[JsonStep, ...]:
     """Turn Sigma path keys into JSON steps, marking the keys whose value is an array.
 
-    ``arrays`` holds dotted key paths inside the JSON object (for example ``layers`` or
-    ``containerDefinitions.command``) whose values are arrays; a key named ``items`` is always
+    ``arrays`` contains dotted key paths inside the JSON object (for example ``layers`` or
+    ``containerDefinitions.command``) whose values are arrays. A key named ``items`` is always
     an array, because CloudTrail writes EC2 request lists as ``{"items": [...]}``. A number as
     a key is an array index.
     """

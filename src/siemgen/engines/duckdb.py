@@ -37,6 +37,8 @@ _MACROS = (
     "ELSE json_extract_string(doc, path) END",
     # An IP address as 32 hex digits of its IPv6 form, IPv4 as IPv4-mapped (::ffff:a.b.c.d)
     # the way Trino's IPADDRESS type stores it, or NULL for text that is not an address.
+    # NOTE: IPv6 text with a dotted IPv4 tail (::ffff:192.0.2.1) gives NULL here, while Trino
+    # parses it; CloudTrail writes IPv4 sources in dotted form.
     "CREATE OR REPLACE MACRO siemgen_ipv4_hex(a) AS CASE "
     "WHEN regexp_full_match(a, '[0-9]{1,3}([.][0-9]{1,3}){3}') "
     "AND list_max(list_transform(string_split(a, '.'), lambda o: CAST(o AS INTEGER))) <= 255 "

@@ -184,7 +184,7 @@ def _below(arrays: frozenset[str], column: str) -> frozenset[str]:
 class AthenaFieldMappingTransformation(FieldMappingTransformationBase):
     """Replace each Sigma field name with the text form of its ``AthenaField``.
 
-    A field the profile does not know raises ``UnknownFieldError``; a detection item that this
+    A field the profile does not know raises ``UnknownFieldError``. A detection item that this
     transformation already mapped is left alone, so converting a rule twice is safe.
     """
 
