@@ -14,7 +14,13 @@ import yaml
 from sigma.rule import SigmaRule
 
 from siemgen.backends.athena import AthenaBackend, parse_lookback
-from siemgen.engines.duckdb import create_cloudtrail_table, load_records, matching_event_ids
+from siemgen.engines.duckdb import (
+    create_cloudtrail_table,
+    load_records,
+    matching_event_ids,
+    prepare_connection,
+    to_duckdb,
+)
 from siemgen.errors import ConfigError, UnknownFieldError, UnsupportedFeatureError
 from siemgen.pipelines.athena import athena_pipeline
 
@@ -362,3 +368,56 @@ def test_corpus_rule_converts(path: Path, con: duckdb.DuckDBPyConnection) -> Non
     for query in backend.convert_rule(rule, "default"):
         sqlglot.parse_one(query, read="athena")
         matching_event_ids(con, query)
+
+
+SECURITY_LAKE_TABLE = """CREATE TABLE sl (
+  time_dt TIMESTAMPTZ, status VARCHAR,
+  api STRUCT(operation VARCHAR, service STRUCT(name VARCHAR),
+    request STRUCT(data VARCHAR), response STRUCT(error VARCHAR, message VARCHAR)),
+  actor STRUCT("user" STRUCT(uid VARCHAR, type VARCHAR, account STRUCT(uid VARCHAR)),
+    session STRUCT(is_mfa BOOLEAN)),
+  cloud STRUCT(region VARCHAR), src_endpoint STRUCT(ip VARCHAR),
+  http_request STRUCT(user_agent VARCHAR), metadata STRUCT(uid VARCHAR),
+  resources STRUCT(uid VARCHAR, type VARCHAR, account STRUCT(uid VARCHAR))[])"""
+
+SECURITY_LAKE_ROWS = """INSERT INTO sl (time_dt, status, api, actor, metadata, resources) VALUES
+  (now() - INTERVAL 1 HOUR, 'Failure',
+   {'operation': 'ConsoleLogin', 'service': {'name': 'signin.amazonaws.com'},
+    'request': {'data': '{"roleArn":"arn:R"}'}, 'response': {'error': 'x', 'message': 'y'}},
+   {'user': {'uid': 'arn:aws:iam::1:user/Admin', 'type': 'IAMUser', 'account': {'uid': '1'}},
+    'session': {'is_mfa': false}},
+   {'uid': 'e1'}, [{'uid': 'arn:b', 'type': 'AWS::S3::Bucket', 'account': {'uid': '1'}}]),
+  (now() - INTERVAL 1 HOUR, 'Success',
+   {'operation': 'ConsoleLogin', 'service': {'name': 'signin.amazonaws.com'},
+    'request': {'data': NULL}, 'response': {'error': NULL, 'message': NULL}},
+   {'user': {'uid': 'arn:aws:iam::1:user/bob', 'type': 'IAMUser', 'account': {'uid': '1'}},
+    'session': {'is_mfa': true}},
+   {'uid': 'e2'}, []),
+  (now() - INTERVAL 3 DAY, 'Failure',
+   {'operation': 'ConsoleLogin', 'service': {'name': 'signin.amazonaws.com'},
+    'request': {'data': '{"roleArn":"arn:R"}'}, 'response': {'error': 'x', 'message': 'y'}},
+   {'user': {'uid': 'arn:aws:iam::1:user/Admin', 'type': 'IAMUser', 'account': {'uid': '1'}},
+    'session': {'is_mfa': false}},
+   {'uid': 'e3'}, [{'uid': 'arn:b', 'type': 'AWS::S3::Bucket', 'account': {'uid': '1'}}])"""
+
+
+def test_security_lake_query_runs_on_ocsf_table() -> None:
+    connection = duckdb.connect()
+    prepare_connection(connection)
+    connection.execute(SECURITY_LAKE_TABLE)
+    connection.execute(SECURITY_LAKE_ROWS)
+    detection = {
+        "sel": {
+            "eventName": "ConsoleLogin",
+            "userIdentity.arn|contains": "admin",
+            "requestParameters.roleArn": "arn:r",
+            "status": "failure",
+            "resources.accountId": "1",
+            "userIdentity.sessionContext.attributes.mfaAuthenticated": "false",
+        },
+        "condition": "sel",
+    }
+    sql = convert(detection, "default", lookback="24h", profile="security-lake", table="sl")
+    sqlglot.parse_one(sql, read="athena")
+    rows = connection.execute(f"SELECT metadata_uid FROM ({to_duckdb(sql)})").fetchall()
+    assert rows == [("e1",)]
