@@ -44,6 +44,8 @@ FIELD_MAPPING_ID = "siemgen_athena_field_mapping"
 
 # JSON keys whose value CloudTrail writes as an array, by Sigma field name below the JSON
 # object. A key named ``items`` is always treated as an array as well (EC2 request lists).
+# NOTE: a value comparison on an array key missing from this list never matches, because
+# json_extract_scalar returns NULL for arrays; add such keys with json_arrays=.
 DEFAULT_JSON_ARRAYS: frozenset[str] = frozenset(
     {
         # Lambda UpdateFunctionConfiguration and PublishLayerVersion: a list of layer ARNs.
