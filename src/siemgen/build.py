@@ -220,5 +220,7 @@ def build(
 
 
 def default_artifacts() -> list[ArtifactBuilder]:
-    """Return the artifact builders that every build runs."""
-    return []
+    """Return the artifact builders that every build runs: the deployable packages."""
+    from siemgen.packages import package_builders
+
+    return list(package_builders())

@@ -140,6 +140,15 @@ def list_targets() -> None:
         typer.echo(f"{target.name}\t{target.title}\t{formats}")
 
 
+def _register_commands() -> None:
+    from siemgen.commands.check import check_command
+
+    app.command("check")(check_command)
+
+
+_register_commands()
+
+
 def main() -> None:
     """Run the CLI, printing siemgen errors as one line and mapping them to exit codes."""
     verbose = "--verbose" in sys.argv or "-v" in sys.argv

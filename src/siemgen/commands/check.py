@@ -1,0 +1,101 @@
+"""The `siemgen check` command: the gate a pull request must pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from siemgen import findings as report
+from siemgen.errors import ConfigError
+
+DEFAULT_GENERATED = Path("generated")
+DEFAULT_CACHE = Path(".siemgen-cache")
+
+
+def check_command(
+    rules: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--rules", "-r", help="Rule file or folder; repeat for several. Default: sigma/."
+        ),
+    ] = None,
+    output_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Report format: text (grouped by file), json, junit, sarif (SARIF 2.1.0 for "
+            "code scanning) or github (workflow commands that annotate the offending lines).",
+        ),
+    ] = "text",
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the report to this file instead of stdout."),
+    ] = None,
+    generated: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of generated queries and pages the repository commits, compared with "
+            "a fresh build. Default: generated/ when it exists.",
+        ),
+    ] = None,
+    changed_since: Annotated[
+        str | None,
+        typer.Option(
+            help="Report only rules whose rule or test file changed against this git ref, "
+            "e.g. origin/main. Checks across rules still see every rule.",
+        ),
+    ] = None,
+    cache: Annotated[
+        Path,
+        typer.Option(help="Folder of cached per-rule results; delete it to start afresh."),
+    ] = DEFAULT_CACHE,
+    use_cache: Annotated[
+        bool, typer.Option("--cache-results/--no-cache", help="Reuse results of unchanged rules.")
+    ] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug output.")] = False,
+) -> None:
+    """Validate rules, run their tests and check generated content for drift.
+
+    Exit status: 0 when nothing was found, 1 when any error was found (a warning alone
+    does not fail the check), 2 on a usage or configuration error.
+    """
+    from siemgen.check import CheckOptions, run_check
+    from siemgen.cli import setup_logging
+
+    setup_logging(verbose)
+    if output_format not in report.FORMATS:
+        raise ConfigError(
+            f"unknown format {output_format!r}; choose one of {', '.join(report.FORMATS)}"
+        )
+    root = Path.cwd()
+    folder = generated if generated is not None else DEFAULT_GENERATED
+    if generated is not None and not generated.is_dir():
+        raise ConfigError("generated folder not found", path=generated)
+    options = CheckOptions(
+        root=root,
+        rules=rules or [Path("sigma")],
+        generated=folder if folder.is_dir() else None,
+        changed_since=changed_since,
+        cache=cache if use_cache else None,
+    )
+    result = run_check(options)
+    count = len(result.checked)
+    writers = {
+        "text": lambda: report.to_text(result.findings, count),
+        "json": lambda: report.to_json(result.findings, count),
+        "junit": lambda: report.to_junit(result.findings, count, result.checked),
+        "sarif": lambda: report.to_sarif(result.findings, count),
+        "github": lambda: report.to_github(result.findings, count),
+    }
+    text = writers[output_format]()
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        from siemgen.output import atomic_write
+
+        atomic_write(output, text.encode())
+        typer.echo(report.summary_line(result.findings, count), err=True)
+    raise typer.Exit(0 if result.ok else 1)

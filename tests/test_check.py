@@ -1,0 +1,274 @@
+"""`siemgen check`: each kind of problem, in every report format, on a copy of the rules."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from xml.etree import ElementTree
+
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+from siemgen.cli import app
+
+from paths import CANONICAL
+
+SCHEMA = Path(__file__).resolve().parent / "data" / "check" / "sarif-schema-2.1.0.json"
+RULE = "sigma/aws/cloudtrail/aws_iam_policy_changed.yml"
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A repository with the canonical rule (and its tests, when present) in sigma/."""
+    target = tmp_path / RULE
+    target.parent.mkdir(parents=True)
+    shutil.copy(CANONICAL, target)
+    tests = CANONICAL.with_name("aws_iam_policy_changed.tests.json")
+    if tests.exists():
+        shutil.copy(tests, target.with_name(tests.name))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def check(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["check", "--no-cache", *args])
+    return result.exit_code, result.stdout
+
+
+def edit(repo: Path, old: str, new: str, relative: str = RULE) -> int:
+    """Replace text in a file of the repository and return the line it is on."""
+    path = repo / relative
+    text = path.read_text(encoding="utf-8")
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return text[: text.index(old)].count("\n") + 1
+
+
+def locations(output_format: str, output: str) -> set[tuple[str, int | None]]:
+    """Read the (file, line) pairs of the errors out of one report format."""
+    if output_format == "json":
+        return {
+            (f["path"], f["line"])
+            for f in json.loads(output)["findings"]
+            if f["severity"] == "error"
+        }
+    if output_format == "sarif":
+        log = json.loads(output)
+        found = set()
+        for result in log["runs"][0]["results"]:
+            physical = result["locations"][0]["physicalLocation"]
+            line = physical.get("region", {}).get("startLine")
+            found.add((physical["artifactLocation"]["uri"], line))
+        return found
+    if output_format == "github":
+        return {
+            (m["file"], int(m["line"]) if m["line"] else None)
+            for m in re.finditer(
+                r"^::error file=(?P<file>[^,]+)(?:,line=(?P<line>\d+))?", output, re.M
+            )
+        }
+    if output_format == "junit":
+        suite = ElementTree.fromstring(output)
+        found = set()
+        for failure in suite.iter("failure"):
+            for match in re.finditer(r"^(\S+?):(\d+): ", failure.text or "", re.M):
+                found.add((match[1], int(match[2])))
+        return found
+    found = set()
+    current = ""
+    for text_line in output.splitlines():
+        if text_line and not text_line.startswith(" ") and not text_line.startswith("checked"):
+            current = text_line
+        match = re.match(r"  line (\d+): error", text_line)
+        if match:
+            found.add((current, int(match[1])))
+    return found
+
+
+FORMATS = ["text", "json", "sarif", "github", "junit"]
+
+
+def test_committed_rules_are_clean(repo: Path) -> None:
+    status, output = check()
+    assert status == 0, output
+    assert output.strip().endswith("no findings")
+
+
+@pytest.mark.parametrize("output_format", FORMATS)
+def test_duplicate_id_points_at_id_line(repo: Path, output_format: str) -> None:
+    copy = repo / "sigma" / "aws" / "cloudtrail" / "copy_of_rule.yml"
+    copy.write_text(
+        CANONICAL.read_text(encoding="utf-8").replace(
+            "title: AWS IAM Policy Changed", "title: Copy Of The Rule"
+        ),
+        encoding="utf-8",
+    )
+    status, output = check("--format", output_format)
+    assert status == 1
+    found = locations(output_format, output)
+    assert (RULE, 2) in found
+    assert ("sigma/aws/cloudtrail/copy_of_rule.yml", 2) in found
+
+
+@pytest.mark.parametrize("output_format", FORMATS)
+def test_missing_description_is_found(repo: Path, output_format: str) -> None:
+    path = repo / RULE
+    text = path.read_text(encoding="utf-8")
+    start = text.index("description: |")
+    end = text.index("references:")
+    path.write_text(text[:start] + text[end:], encoding="utf-8")
+    status, output = check("--format", output_format)
+    assert status == 1
+    assert (RULE, 1) in locations(output_format, output)
+    assert "description" in output
+
+
+@pytest.mark.parametrize("output_format", FORMATS)
+def test_unknown_technique_points_at_its_tag(repo: Path, output_format: str) -> None:
+    line = edit(repo, "    - attack.t1098.003", "    - attack.t1999.999")
+    status, output = check("--format", output_format)
+    assert status == 1
+    assert (RULE, line) in locations(output_format, output)
+
+
+@pytest.mark.parametrize("output_format", FORMATS)
+def test_broken_condition_points_at_condition(repo: Path, output_format: str) -> None:
+    line = edit(repo, "    condition: selection", "    condition: selection and missing")
+    status, output = check("--format", output_format)
+    assert status == 1
+    assert (RULE, line) in locations(output_format, output)
+
+
+def generate(repo: Path) -> Path:
+    result = CliRunner().invoke(
+        app, ["build", "--rules", "sigma", "--out", "generated", "--no-packages"]
+    )
+    assert result.exit_code == 0, result.output
+    return repo / "generated"
+
+
+@pytest.mark.parametrize("output_format", FORMATS)
+def test_hand_edited_generated_file_is_drift(repo: Path, output_format: str) -> None:
+    generated = generate(repo)
+    assert check()[0] == 0
+    query = generated / "splunk" / "aws_iam_policy_changed.spl"
+    query.write_text(query.read_text(encoding="utf-8").replace("iam.", "iam2."), encoding="utf-8")
+    status, output = check("--format", output_format)
+    assert status == 1
+    assert ("generated/splunk/aws_iam_policy_changed.spl", 1) in locations(output_format, output)
+    assert "siemgen build --rules sigma --out generated --no-packages" in output
+
+
+def test_drift_shows_a_unified_diff(repo: Path) -> None:
+    generated = generate(repo)
+    page = generated / "docs" / "aws_iam_policy_changed.md"
+    page.write_text(page.read_text(encoding="utf-8") + "extra line\n", encoding="utf-8")
+    status, output = check()
+    assert status == 1
+    assert "--- a/generated/docs/aws_iam_policy_changed.md" in output
+    assert "-extra line" in output
+
+
+def test_sarif_validates_against_the_schema(repo: Path) -> None:
+    edit(repo, "    - attack.t1098.003", "    - attack.t1999.999")
+    status, output = check("--format", "sarif")
+    assert status == 1
+    log = json.loads(output)
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    jsonschema.validate(log, schema)
+    assert log["runs"][0]["results"]
+
+
+def test_junit_counts_failures(repo: Path) -> None:
+    edit(repo, "    - attack.t1098.003", "    - attack.t1999.999")
+    status, output = check("--format", "junit")
+    suite = ElementTree.fromstring(output)
+    assert status == 1
+    assert suite.tag == "testsuite"
+    assert int(suite.get("failures", "0")) >= 1
+    assert int(suite.get("tests", "0")) == len(suite.findall("testcase"))
+
+
+def test_unknown_format_is_a_usage_error(repo: Path) -> None:
+    from siemgen.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown format 'xml'"):
+        CliRunner().invoke(app, ["check", "--format", "xml"], catch_exceptions=False)
+
+
+def test_cached_run_equals_full_run(repo: Path) -> None:
+    generate(repo)
+    edit(repo, "    - attack.t1098.003", "    - attack.t1999.999")
+    runner = CliRunner()
+    first = runner.invoke(app, ["check", "--format", "json"])
+    second = runner.invoke(app, ["check", "--format", "json"])
+    uncached = runner.invoke(app, ["check", "--format", "json", "--no-cache"])
+    assert first.stdout == second.stdout == uncached.stdout
+    assert (repo / ".siemgen-cache").is_dir()
+    edit(repo, "    - attack.t1999.999", "    - attack.t1098.003")
+    third = runner.invoke(app, ["check", "--format", "json"])
+    fourth = runner.invoke(app, ["check", "--format", "json", "--no-cache"])
+    assert third.stdout == fourth.stdout
+    assert third.exit_code == 0
+
+
+def test_changed_since_limits_findings(repo: Path) -> None:
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+    git("init", "-q", "-b", "main")
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "add", ".")
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "rules")
+    other = repo / "sigma" / "aws" / "cloudtrail" / "other.yml"
+    other.write_text(
+        CANONICAL.read_text(encoding="utf-8")
+        .replace("title: AWS IAM Policy Changed", "title: Other Rule")
+        .replace("7b6a2a8d-f9e4-4c1b-9d5a-3e8f1c2b4a60", "9c1f0a4e-3b2d-4e5f-8a7b-6c5d4e3f2a1b")
+        .replace("    - attack.t1098.003", "    - attack.t1999.999"),
+        encoding="utf-8",
+    )
+    edit(repo, "    - attack.t1098.003", "    - attack.t1999.998")
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "add", RULE)
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "edit")
+    status, output = check("--format", "json", "--changed-since", "HEAD")
+    paths = {f["path"] for f in json.loads(output)["findings"]}
+    assert status == 1
+    assert paths == {"sigma/aws/cloudtrail/other.yml"}
+
+
+def test_bad_ref_is_a_usage_error(repo: Path) -> None:
+    from siemgen.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="changed since"):
+        CliRunner().invoke(app, ["check", "--changed-since", "no-such-ref"], catch_exceptions=False)
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError("network access is blocked in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    yield
+
+
+def test_whole_check_runs_with_sockets_blocked(repo: Path, no_network: None) -> None:
+    generate(repo)
+    status, output = check()
+    assert status == 0, output
+
+
+def test_check_help_states_exit_codes() -> None:
+    result = CliRunner().invoke(app, ["check", "--help"])
+    assert "Exit status" in result.stdout
+    assert "2 on a usage" in result.stdout
