@@ -50,9 +50,9 @@ class Compliance:
         return f"{name}{version} {self.control}"
 
 
-def _positive_values(rule_file: RuleFile, field_name: str) -> list[str]:
-    """List the plain values the condition requires for ``field_name``, outside any NOT."""
-    values: list[str] = []
+def required_values(rule_file: RuleFile) -> dict[str, list[str]]:
+    """Map each field to the plain values the condition requires, outside any NOT."""
+    values: dict[str, list[str]] = {}
 
     def walk(node: Any, negated: bool) -> None:
         if isinstance(node, ConditionNOT):
@@ -63,15 +63,11 @@ def _positive_values(rule_file: RuleFile, field_name: str) -> list[str]:
                 walk(arg, negated)
         elif isinstance(node, ConditionFieldEqualsValueExpression):
             value = node.value
-            if (
-                not negated
-                and node.field == field_name
-                and isinstance(value, SigmaString)
-                and not value.contains_special()
-            ):
+            if not negated and isinstance(value, SigmaString) and not value.contains_special():
+                found = values.setdefault(node.field, [])
                 text = str(value)
-                if text not in values:
-                    values.append(text)
+                if text not in found:
+                    found.append(text)
         elif isinstance(node, ConditionItem | ConditionValueExpression):
             for arg in getattr(node, "args", []):
                 walk(arg, negated)
@@ -82,11 +78,12 @@ def _positive_values(rule_file: RuleFile, field_name: str) -> list[str]:
     return values
 
 
-def api_calls(rule_file: RuleFile) -> list[ApiCall]:
+def api_calls(rule_file: RuleFile, required: dict[str, list[str]] | None = None) -> list[ApiCall]:
     """List the eventName values the rule matches, each linked to its API reference page."""
     references = [str(url) for url in rule_file.rule.references]
     calls = []
-    for name in _positive_values(rule_file, "eventName"):
+    required = required if required is not None else required_values(rule_file)
+    for name in required.get("eventName", []):
         url = next(
             (ref for ref in references if (m := _API_REFERENCE.search(ref)) and m["name"] == name),
             None,
@@ -97,7 +94,7 @@ def api_calls(rule_file: RuleFile) -> list[ApiCall]:
 
 def event_sources(rule_file: RuleFile) -> list[str]:
     """List the eventSource values (AWS services) the rule requires."""
-    return _positive_values(rule_file, "eventSource")
+    return required_values(rule_file).get("eventSource", [])
 
 
 def compliance(rule_file: RuleFile) -> list[Compliance]:
@@ -123,9 +120,8 @@ def alias(rule_id: str) -> str:
     return f"{digits[0:3]}-{digits[3:6]}-{digits[6:9]}"
 
 
-def scope(rule_file: RuleFile) -> str:
+def scope(sources: list[str]) -> str:
     """Return the resource family: the service of the first required eventSource, or aws."""
-    sources = event_sources(rule_file)
     if sources:
         return sources[0].split(".", 1)[0].lower()
     return "aws"
@@ -147,7 +143,9 @@ def page_context(
 ) -> dict[str, Any]:
     """Assemble everything the page template shows for one rule."""
     rule = rule_file.rule
-    calls = api_calls(rule_file)
+    required = required_values(rule_file)
+    sources = required.get("eventSource", [])
+    calls = api_calls(rule_file, required)
     linked = {call.url for call in calls if call.url}
     items = compliance(rule_file)
     cis = next((item for item in items if item.framework == "cis-aws-foundations"), None)
@@ -165,13 +163,13 @@ def page_context(
             "framework": "cis" if cis else None,
             "control": f"cis-{cis.control}" if cis else None,
             "source": rule.logsource.service or rule.logsource.product or "unknown",
-            "scope": scope(rule_file),
+            "scope": scope(sources),
             "alias": alias(rule_file.rule_id),
         },
         "source": source,
         "goal": goal(rule.description or rule.title),
         "description": rule.description or "",
-        "services": event_sources(rule_file),
+        "services": sources,
         "calls": calls,
         "notes": [str(note) for note in rule_file.custom("notes", []) or []],
         "triage": [str(step) for step in rule_file.custom("triage", []) or []],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -96,5 +97,10 @@ def load_template_data(env: jinja2.Environment, name: str) -> Any:
     """Load a YAML data file that sits beside the templates (for example logsources.yml)."""
     loader = env.loader
     assert isinstance(loader, jinja2.FileSystemLoader)
-    path = Path(loader.searchpath[0]) / name
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return _read_yaml(Path(loader.searchpath[0]) / name)
+
+
+@functools.lru_cache(maxsize=32)
+def _read_yaml(path: Path) -> Any:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
