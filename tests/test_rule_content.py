@@ -54,7 +54,7 @@ CONTROLS: dict[str, Control] = {
         '{ ($.eventName = "ConsoleLogin") && ($.additionalEventData.MFAUsed != "Yes") && '
         '($.userIdentity.type = "IAMUser") && ($.responseElements.ConsoleLogin = "Success") }',
     ),
-    "aws_root_account_usage": Control(
+    "aws_root_account_used": Control(
         ("1.1", "3.3"),
         ("1.7", "4.3"),
         "CloudWatch.1",
