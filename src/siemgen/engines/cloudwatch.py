@@ -7,10 +7,11 @@ User Guide describes it ("Filter and pattern syntax", JSON log events):
 
 - a pattern is ``{ EXPRESSION }``;
 - a selector is ``$`` followed by ``.name`` and ``[index]`` steps (``$.a.b``, ``$.users[0].id``);
-- a comparison is ``SELECTOR = VALUE`` or ``!=``, with a quoted or unquoted string and ``*`` as
-  a wildcard at the start or end of the value (``*`` alone matches any value); or
-  ``SELECTOR <, >, <=, >=, =, != NUMBER``; or ``SELECTOR IS NULL``, ``IS TRUE``, ``IS FALSE``,
-  ``NOT EXISTS``;
+- a string comparison is ``SELECTOR = VALUE`` or ``SELECTOR != VALUE``. The value is quoted
+  or unquoted, ``*`` at its start or end is a wildcard, and ``*`` alone matches any value;
+- a numeric comparison is ``SELECTOR OPERATOR NUMBER`` with ``<``, ``>``, ``<=``, ``>=``,
+  ``=`` or ``!=``;
+- a check is ``SELECTOR IS NULL``, ``IS TRUE``, ``IS FALSE`` or ``NOT EXISTS``;
 - ``&&`` binds tighter than ``||``, and parentheses group.
 
 Comparisons are case sensitive. A selector that points at an object or an array matches
@@ -49,7 +50,7 @@ class Selector:
 
 @dataclass(frozen=True)
 class Comparison:
-    """``SELECTOR OPERATOR VALUE``; ``number`` is set when the value is a numeric literal."""
+    """``SELECTOR OPERATOR VALUE``, with ``number`` set when the value is a numeric literal."""
 
     selector: Selector
     operator: str
@@ -181,6 +182,8 @@ class _Lexer:
         return self.text[start : self.position], False
 
     def _quoted(self) -> str:
+        # NOTE: a backslash escapes the next character, as in JSON strings. The user guide
+        # defines no escapes inside quoted values, so this is siemgen's assumption.
         self.position += 1
         chars: list[str] = []
         while self.position < len(self.text):
@@ -295,13 +298,17 @@ def _resolve(record: Any, selector: Selector) -> Any:
 
 
 def _wildcard_match(text: str, value: str) -> bool:
-    # A '*' is a wildcard only at the start or the end of the value; the user guide gives
-    # "Ev*ent" as matching only the literal string Ev*ent.
+    # A '*' is a wildcard only at the start or the end of the value. The user guide gives
+    # "Ev*ent" as an example that matches only the literal string Ev*ent.
     if value == "*":
         return True
     starts = value.startswith("*")
     ends = value.endswith("*") and len(value) > 1
-    core = value[1 if starts else 0 : len(value) - 1 if ends else len(value)]
+    core = value
+    if starts:
+        core = core[1:]
+    if ends:
+        core = core[:-1]
     if starts and ends:
         return core in text
     if starts:
@@ -320,9 +327,9 @@ def _scalar_text(node: Any) -> str:
 
 
 def _compare(node: Any, comparison: Comparison) -> bool:
-    # NOTE: a comparison on a missing property does not match, for != as for =; the user
-    # guide states this for selectors that point at objects or arrays, and siemgen applies
-    # it to missing properties as well. NOT EXISTS is the way to match an absent property.
+    # NOTE: a comparison on a missing property does not match, for != as for =. The user
+    # guide states this for selectors that point at objects or arrays, and siemgen assumes
+    # the same for missing properties. NOT EXISTS is the test for an absent property.
     if node is _MISSING or node is None or isinstance(node, Mapping | list):
         return False
     if (
