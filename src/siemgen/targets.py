@@ -50,8 +50,7 @@ class Target:
 
 
 def _splunk(options: TargetOptions) -> Backend:
-    from sigma.backends.splunk.splunk import SplunkBackend
-
+    from siemgen.backends.splunk import SplunkBackend
     from siemgen.pipelines.splunk import splunk_pipeline
 
     return SplunkBackend(splunk_pipeline(index=options.splunk_index))
@@ -59,11 +58,10 @@ def _splunk(options: TargetOptions) -> Backend:
 
 def _elastic(backend_name: str) -> Callable[[TargetOptions], Backend]:
     def make(options: TargetOptions) -> Backend:
-        from sigma.backends import elasticsearch
-
+        from siemgen.backends import elastic
         from siemgen.pipelines.elastic import elastic_pipeline
 
-        backend_class = getattr(elasticsearch, backend_name)
+        backend_class = getattr(elastic, backend_name)
         backend: Backend = backend_class(elastic_pipeline(index=options.elastic_index))
         return backend
 

@@ -1,0 +1,86 @@
+"""pySigma's Splunk SPL backend, with the values and field names that SPL cannot express rejected.
+
+Inside an SPL double-quoted string a backslash escapes only ``"`` and ``\\``, and pySigma's
+backend escapes both. Two things remain that no escaping can fix, so this backend raises
+``UnsupportedFeatureError`` for them instead of writing a query that means something else:
+
+- A literal ``*``. SPL's ``search`` treats ``*`` as a wildcard even inside quotes, and "the
+  backslash can't be used to escape the asterisk in search strings" (Splunk Search Manual,
+  *Backslashes*). pySigma writes ``\\*``, which does not match a literal asterisk.
+- Control characters (newline, tab, NUL...). SPL has no escape sequence for them inside a
+  string, and a raw line break ends a ``search`` line in ``savedsearches.conf``.
+
+Field names that contain anything but ASCII letters, digits and ``_ . { } : @ -`` are rejected
+too, because pySigma quotes them in double quotes without escaping what is inside.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any, ClassVar
+
+from sigma.backends.splunk.splunk import SplunkBackend as PySigmaSplunkBackend
+from sigma.conversion.state import ConversionState
+from sigma.types import SigmaRegularExpression, SigmaString
+
+from siemgen.errors import UnsupportedFeatureError
+
+_SAFE_FIELD = re.compile(r"[A-Za-z0-9_.{}:@-]+")
+
+
+def control_characters(text: str) -> list[str]:
+    """Return the control characters (Unicode category Cc) in ``text``, in order."""
+    return [char for char in text if unicodedata.category(char) == "Cc"]
+
+
+class SplunkBackend(PySigmaSplunkBackend):
+    """Splunk SPL backend that rejects literal asterisks, control characters and odd fields."""
+
+    target: ClassVar[str] = "splunk"
+
+    def convert_value_str(self, s: SigmaString, state: ConversionState) -> str:
+        """Convert a string value, rejecting text that SPL cannot match literally."""
+        plain = "".join(part for part in s.s if isinstance(part, str))
+        if "*" in plain:
+            raise UnsupportedFeatureError(
+                f"value {str(s)!r} contains a literal '*', which SPL's search always "
+                "reads as a wildcard",
+                target=self.target,
+                hint="match it with the re modifier (a regular expression) instead",
+            )
+        controls = control_characters(plain)
+        if controls:
+            raise UnsupportedFeatureError(
+                f"value {str(s)!r} contains the control character {controls[0]!r}, which "
+                "SPL strings cannot express",
+                target=self.target,
+                hint="match it with the re modifier, writing the character as an escape",
+            )
+        result: str = super().convert_value_str(s, state)
+        return result
+
+    def convert_value_re(self, r: SigmaRegularExpression, state: ConversionState) -> Any:
+        """Convert a regular expression, rejecting control characters written raw."""
+        controls = control_characters(str(r.regexp))
+        if controls:
+            raise UnsupportedFeatureError(
+                f"regular expression {str(r.regexp)!r} contains the control character "
+                f"{controls[0]!r}, which SPL strings cannot express",
+                target=self.target,
+                hint="write the character as a regex escape such as \\n or \\x00",
+            )
+        return super().convert_value_re(r, state)
+
+    def escape_and_quote_field(self, field_name: str) -> str:
+        """Quote a field name, rejecting names whose quoted form SPL would misread."""
+        if not _SAFE_FIELD.fullmatch(field_name):
+            raise UnsupportedFeatureError(
+                f"field {field_name!r} contains characters that an SPL field name cannot "
+                "carry safely (allowed: ASCII letters, digits and _ . { } : @ -)",
+                field=field_name,
+                target=self.target,
+                hint="rename the key in the rule or match the whole requestParameters text",
+            )
+        result: str = super().escape_and_quote_field(field_name)
+        return result
