@@ -128,7 +128,10 @@ def named_query(converter: Converter, build: RuleBuild) -> dict[str, Any]:
 def build_named_queries(
     builds: list[RuleBuild], options: TargetOptions, env: jinja2.Environment
 ) -> Files:
-    """Write ``aws/athena-named-queries.yaml`` with one saved Athena query per rule."""
+    """Write ``aws/athena-named-queries.yaml`` with one saved Athena query per rule.
+
+    A rule that failed the Athena conversion is left out, because the build reports it already.
+    """
     template = _base(env, "aws/athena-named-queries.yml")
     converter = Converter(options)
     for build in builds:

@@ -163,7 +163,10 @@ def _note(rule_file: RuleFile, env: jinja2.Environment) -> str:
 def kibana_rules(
     build: RuleBuild, options: TargetOptions, env: jinja2.Environment, settings: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """Return the Kibana rule objects of one Sigma rule, one per language that built."""
+    """Return the Kibana rule objects of one Sigma rule, one per language that built.
+
+    A language whose conversion failed is left out, because the build reports it already.
+    """
     rule_file = build.rule
     rule = rule_file.rule
     severity, risk_score = SEVERITY[rule_level(rule_file)]

@@ -258,7 +258,10 @@ def _manifest(settings: AppSettings) -> str:
 def app_files(
     builds: list[RuleBuild], options: TargetOptions, env: jinja2.Environment
 ) -> tuple[AppSettings, Files]:
-    """Render the app's files, keyed by their path inside the app folder."""
+    """Render the app's files, keyed by their path inside the app folder.
+
+    A rule that failed the Splunk conversion is left out, because the build reports it already.
+    """
     settings = AppSettings.load(env)
     built = [build for build in builds if build.query("splunk", "spl") is not None]
     names = _unique_names(built, settings)
