@@ -10,7 +10,7 @@ package in Elasticsearch syntax, and ``EqlQuery.matching`` streams documents thr
 - ``not`` and ``!=`` match a document that lacks the field, because Elasticsearch translates
   them to ``bool.must_not``. The package uses three-valued logic, where they do not.
 - ``*`` and ``?`` are wildcards in ``:`` and ``like`` patterns and a backslash is a plain
-  character. The package knows ``*`` only.
+  character. The package supports only ``*``.
 - ``regex`` patterns are Lucene regular expressions: they must match the whole value, and
   ``^`` and ``$`` are plain characters. The package uses Python's ``re.match``.
 - A field with several values (an array) matches when any value matches.
@@ -91,12 +91,12 @@ class EqlQuery:
 def _drop_empty(value: Any) -> Any:
     """Remove null and empty-string values at every depth, as the ingest pipeline's script does."""
     if isinstance(value, Mapping):
-        kept = {}
+        result = {}
         for key, item in value.items():
             cleaned = _drop_empty(item)
             if cleaned is not None and cleaned != "":
-                kept[str(key)] = cleaned
-        return kept
+                result[str(key)] = cleaned
+        return result
     if isinstance(value, list):
         return [item for item in (_drop_empty(item) for item in value) if item not in (None, "")]
     return value
@@ -126,7 +126,7 @@ def _boolean(value: Any) -> bool | None:
     if isinstance(value, bool):
         return value
     if value in ("true", "false"):
-        return value == "true"
+        return bool(value == "true")
     return None
 
 
@@ -214,8 +214,8 @@ def elastic_document(record: Mapping[str, Any]) -> dict[str, Any]:
         elif known.elastic_type == "date":
             _add(document, known.elastic, value if isinstance(value, str) else None)
         else:
-            # NOTE: a record with an object where the field expects a value is rejected by
-            # Elasticsearch; here that field is left out and the rest of the record is kept.
+            # NOTE: Elasticsearch rejects a record with an object where a field expects a value.
+            # Here only that field is left out, and the rest of the record is indexed.
             _add(document, known.elastic, _keyword(value))
     document["event.outcome"] = _event_outcome(clean)
     _add(document, "aws.cloudtrail.read_only", _boolean(clean.get("readOnly")))
@@ -283,9 +283,15 @@ def field_type(name: str) -> str:
 
 def wildcard_regex(pattern: str, case_insensitive: bool) -> re.Pattern[str]:
     """Compile an EQL ``:``/``like`` pattern: ``*`` is any text, ``?`` one character."""
-    body = "".join(
-        ".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern
-    )
+    parts = []
+    for char in pattern:
+        if char == "*":
+            parts.append(".*")
+        elif char == "?":
+            parts.append(".")
+        else:
+            parts.append(re.escape(char))
+    body = "".join(parts)
     flags = re.DOTALL | (re.IGNORECASE if case_insensitive else 0)
     return re.compile(body, flags)
 
@@ -553,10 +559,10 @@ class _ElasticsearchSemantics(eql.PythonEngine):  # type: ignore[misc]  # eql sh
         if literal is None:
             if comparator not in ("==", "!="):
                 raise EqlQueryError(f"comparison {node} orders a field against null")
-            wants_missing = comparator == "=="
+            wants_missing = bool(comparator == "==")
             return lambda scope: (not _values(get_value(scope))) == wants_missing
         if comparator in ("==", "!="):
-            negate = comparator == "!="
+            negate = bool(comparator == "!=")
 
             def equal(scope: Any) -> bool:
                 found = any(_equals(v, literal, False) for v in _values(get_value(scope)))
