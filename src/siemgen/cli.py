@@ -142,8 +142,10 @@ def list_targets() -> None:
 
 def _register_commands() -> None:
     from siemgen.commands.check import check_command
+    from siemgen.commands.test import test_command
 
     app.command("check")(check_command)
+    app.command("test")(test_command)
 
 
 _register_commands()

@@ -1,0 +1,125 @@
+"""The `siemgen test` command: run each rule's test events through its generated queries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from siemgen.errors import ConfigError, SiemgenError
+
+if TYPE_CHECKING:
+    from siemgen.ruletest import TestReport
+
+FORMATS = ("text", "json")
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def test_command(
+    rules: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Rule files or folders (searched recursively). Default: sigma/."),
+    ] = None,
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target",
+            "-t",
+            help="Test only this target: athena, elastic, splunk or cloudwatch; repeat for "
+            "several. Default: all (see `siemgen targets`).",
+        ),
+    ] = None,
+    output_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="What to print on stdout: text (one line per rule and the counts) or json "
+            "(the full report).",
+        ),
+    ] = "text",
+    junit: Annotated[
+        Path | None,
+        typer.Option(help="Also write the report as JUnit XML to this file, for CI."),
+    ] = None,
+    json_file: Annotated[
+        Path | None,
+        typer.Option("--json", help="Also write the report as JSON to this file."),
+    ] = None,
+    splunk_index: Annotated[
+        str | None,
+        typer.Option(help="Splunk index the searches name (adds index=NAME)."),
+    ] = None,
+    athena_table: Annotated[
+        str,
+        typer.Option(help="Athena table the SQL reads; the local DuckDB table gets this name."),
+    ] = "cloudtrail_logs",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug output.")] = False,
+) -> None:
+    """Run every rule's test events through its Athena, Elastic and CloudWatch queries.
+
+    Athena SQL runs on DuckDB, Elastic EQL in Elastic's eql engine and the CloudWatch filter
+    pattern in siemgen's evaluator; Lucene, ES|QL and SPL queries are parsed and their fields
+    checked. Exit status: 0 when every rule passed, 1 when a test failed or a rule or test
+    file is invalid, 2 on a usage error.
+    """
+    from siemgen.cli import err, setup_logging
+
+    setup_logging(verbose)
+    try:
+        report = _run(rules or [Path("sigma")], target, output_format, splunk_index, athena_table)
+    except ConfigError as error:
+        if verbose:
+            raise
+        err(f"error: {error}")
+        raise typer.Exit(EXIT_USAGE) from error
+    _write_reports(report, output_format, junit, json_file)
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILED)
+
+
+def _run(
+    paths: list[Path],
+    targets: list[str] | None,
+    output_format: str,
+    splunk_index: str | None,
+    athena_table: str,
+) -> TestReport:
+    from siemgen.ruletest import run_paths
+    from siemgen.targets import TargetOptions
+
+    if output_format not in FORMATS:
+        raise ConfigError(f"unknown format {output_format!r}; choose one of {', '.join(FORMATS)}")
+    for path in paths:
+        if not path.exists():
+            raise ConfigError(
+                "rule path not found", path=path, hint="pass a rule file or a folder of rules"
+            )
+    options = TargetOptions(splunk_index=splunk_index, athena_table=athena_table)
+    return run_paths(paths, options, targets)
+
+
+def _write_reports(
+    report: TestReport, output_format: str, junit: Path | None, json_file: Path | None
+) -> None:
+    from siemgen.cli import err
+    from siemgen.output import atomic_write
+    from siemgen.ruletest import summary_lines, to_json, write_junit
+
+    try:
+        if junit is not None:
+            write_junit(report, junit)
+        if json_file is not None:
+            atomic_write(json_file, to_json(report).encode("utf-8"))
+    except (SiemgenError, OSError) as error:
+        err(f"error: {error}")
+        raise typer.Exit(EXIT_USAGE) from error
+    lines = summary_lines(report)
+    if output_format == "json":
+        typer.echo(to_json(report), nl=False)
+        err(lines[-1])
+        return
+    for line in lines:
+        typer.echo(line)
