@@ -108,3 +108,9 @@ def test_index_lists_every_rule(tmp_path: Path) -> None:
     index = (tmp_path / "docs" / "index.md").read_text(encoding="utf-8")
     assert "[AWS IAM Policy Changed](aws_iam_policy_changed.md)" in index
     assert "CloudWatch.4" in index
+
+
+def test_page_shows_the_cis_filter(page: str) -> None:
+    section = page.split("### CloudWatch Logs metric filter", 1)[1].split("## Sigma rule")[0]
+    assert "```text\n{($.eventName=DeleteGroupPolicy)||" in section
+    assert "`IAMPolicyEventCount`" in section

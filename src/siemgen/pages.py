@@ -114,6 +114,17 @@ def compliance(rule_file: RuleFile) -> list[Compliance]:
     return result
 
 
+def _cloudwatch(rule_file: RuleFile) -> dict[str, str] | None:
+    """Return the CIS metric filter of a rule, or None when the rule carries none."""
+    data = rule_file.custom("cloudwatch")
+    if not isinstance(data, dict) or "filter_pattern" not in data:
+        return None
+    return {
+        "filter_pattern": str(data["filter_pattern"]),
+        "metric_name": str(data.get("metric_name", "")),
+    }
+
+
 def alias(rule_id: str) -> str:
     """Derive a stable short alias such as ``7b6-a2a-8df`` from a rule id."""
     digits = re.sub(r"[^0-9a-f]", "", rule_id.lower())[:9].ljust(9, "0")
@@ -178,6 +189,7 @@ def page_context(
         "falsepositives": [str(item) for item in rule.falsepositives],
         "queries": queries,
         "failures": failures,
+        "cloudwatch": _cloudwatch(rule_file),
         "rule_source": rule_file.text,
         "other_references": [str(url) for url in rule.references if str(url) not in linked],
     }
