@@ -89,3 +89,22 @@ def test_rebuild_removes_outputs_of_deleted_rules(
     assert not (out / "splunk" / "second.spl").exists()
     assert result.report is not None
     assert "splunk/second.spl" in result.report.removed
+
+
+def test_bad_tag_leaves_other_rules_packaged(
+    tmp_path: Path, write_rule: Callable[..., Path]
+) -> None:
+    good = write_rule("good")
+    bad = write_rule("badtag", rule_id="6e1d2c3b-4a59-4867-9f8e-7d6c5b4a3f21", title="Bad tag")
+    bad.write_text(
+        bad.read_text(encoding="utf-8").replace("attack.t1136.003", "attack.t1999"),
+        encoding="utf-8",
+    )
+    result = build([good.parent], tmp_path / "dist")
+    messages = [str(error) for error in result.errors]
+    assert len(messages) == 1
+    assert "badtag.yml" in messages[0]
+    assert "t1999" in messages[0]
+    ndjson = (tmp_path / "dist" / "elastic" / "rules.ndjson").read_text(encoding="utf-8")
+    assert "Test rule good" in ndjson
+    assert "Bad tag" not in ndjson

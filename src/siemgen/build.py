@@ -169,6 +169,9 @@ def generate(
     builds = []
     files: Files = {}
     errors: list[SiemgenError] = list(collection.errors)
+    # A rule whose page fails (an unknown ATT&CK tag, say) would fail every package that
+    # carries its metadata, so it is left out of the packages and reported once.
+    unpackaged: set[str] = set()
     for rule_file in collection.rules:
         build = converter.build(rule_file, targets)
         builds.append(build)
@@ -190,10 +193,12 @@ def generate(
             error.target = error.target or "docs"
             errors.append(error)
             counts["docs"].failed += 1
+            unpackaged.add(rule_file.stem)
     files["docs/index.md"] = _index(builds, env, targets).encode()
+    packaged = [build for build in builds if build.rule.stem not in unpackaged]
     for builder in artifacts:
         try:
-            files.update(builder(builds, options, env))
+            files.update(builder(packaged, options, env))
         except SiemgenError as error:
             errors.append(error)
     return BuildResult(
