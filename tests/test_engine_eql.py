@@ -265,6 +265,11 @@ def test_rejected_query(query: str, message: str) -> None:
         ids(query)
 
 
+def test_unknown_function_rejected_at_compile() -> None:
+    with pytest.raises(EqlQueryError, match=r"length\(\) is not emulated"):
+        compile_query("any where length(event.action) > 3")
+
+
 def test_note_on_anchored_regex() -> None:
     notes = compile_query('any where event.action regex~ "^Get.*"').notes
     assert notes == [

@@ -53,6 +53,17 @@ _CASE_SENSITIVE_REGEX = "siemgen_regex"
 _CASE_INSENSITIVE_REGEX = "siemgen_regex_insensitive"
 _CASE_SENSITIVE_IN = "siemgen_in"
 _CASE_INSENSITIVE_IN = "siemgen_in_insensitive"
+_EMULATED_FUNCTIONS = frozenset(
+    {
+        _CASE_SENSITIVE_WILDCARD,
+        _CASE_INSENSITIVE_WILDCARD,
+        _CASE_SENSITIVE_REGEX,
+        _CASE_INSENSITIVE_REGEX,
+        _CASE_SENSITIVE_IN,
+        _CASE_INSENSITIVE_IN,
+        "cidrMatch",
+    }
+)
 _PREDICATE_FUNCTIONS = {
     ":": _CASE_INSENSITIVE_WILDCARD,
     "like~": _CASE_INSENSITIVE_WILDCARD,
@@ -410,6 +421,12 @@ def compile_query(text: str) -> EqlQuery:
         raise EqlQueryError(
             f"{type(parsed.first).__name__} queries cannot run locally; only event queries can"
         )
+    for node in parsed.first.query:
+        if isinstance(node, eql.ast.FunctionCall) and node.name not in _EMULATED_FUNCTIONS:
+            raise EqlQueryError(
+                f"EQL function {node.name}() is not emulated by the local engine",
+                hint="extend siemgen.engines.eql with the function's Elasticsearch semantics",
+            )
     query = EqlQuery(text=text, parsed=parsed)
     query.notes.extend(_review(parsed.first.query))
     return query
