@@ -272,3 +272,20 @@ def test_check_help_states_exit_codes() -> None:
     result = CliRunner().invoke(app, ["check", "--help"])
     assert "Exit status" in result.stdout
     assert "2 on a usage" in result.stdout
+
+
+TESTS = "sigma/aws/cloudtrail/aws_iam_policy_changed.tests.json"
+
+
+@pytest.mark.parametrize("output_format", FORMATS)
+def test_failing_rule_test_points_at_its_group(repo: Path, output_format: str) -> None:
+    text = (repo / TESTS).read_text(encoding="utf-8")
+    group = json.loads(text)["groups"][0]
+    assert group["expect"] == "match"
+    line = text[: text.index(f'"{group["name"]}"')].count("\n") + 1
+    start = text.index(f'"{group["name"]}"')
+    tail = text[start:].replace('"expect": "match"', '"expect": "no-match"', 1)
+    (repo / TESTS).write_text(text[:start] + tail, encoding="utf-8")
+    status, output = check("--format", output_format)
+    assert status == 1
+    assert (TESTS, line) in locations(output_format, output)

@@ -368,5 +368,54 @@ def _validation_findings(collection: Any, config_path: Path | None, root: Path) 
 
 
 def _test_findings(collection: Any, options: CheckOptions) -> list[Finding]:
-    # TODO: convert the rule-test report into findings once siemgen.ruletest lands.
-    return []
+    """Run the rule tests and turn every failed group and rule problem into a finding."""
+    from siemgen.ruletest import run_tests
+
+    report = run_tests(collection, options.targets)
+    findings: list[Finding] = []
+    for error in report.errors:
+        findings.append(
+            Finding(
+                relative_path(error.path, options.root),
+                error.line or 1,
+                "test",
+                "invalid_tests",
+                error.message + (f" ({error.hint})" if error.hint else ""),
+            )
+        )
+    for rule in report.rules:
+        tests_file = rule.tests_path if rule.tests_path and rule.tests_path.exists() else None
+        shown = relative_path(tests_file or rule.path, options.root)
+        text = tests_file.read_text(encoding="utf-8") if tests_file else ""
+        for problem in rule.problems:
+            findings.append(Finding(shown, 1, "test", "rule_tests", problem, title=rule.title))
+        for target in rule.targets:
+            for problem in target.problems:
+                findings.append(Finding(shown, 1, "test", target.target, problem, title=rule.title))
+            for group in target.groups:
+                if group.ok:
+                    continue
+                failures = group.failures
+                message = (
+                    f"{target.target}: group {group.name!r} has {len(failures)} record(s) "
+                    "with an unexpected verdict"
+                )
+                detail = "\n".join(record.describe() for record in failures)
+                findings.append(
+                    Finding(
+                        shown,
+                        _line_of_text(text, f'"{group.name}"'),
+                        "test",
+                        target.target,
+                        message,
+                        title=rule.title,
+                        detail=detail,
+                    )
+                )
+    return findings
+
+
+def _line_of_text(text: str, needle: str) -> int:
+    """Return the 1-based line where ``needle`` first appears, or 1."""
+    index = text.find(needle)
+    return text[:index].count("\n") + 1 if index >= 0 else 1
