@@ -57,3 +57,20 @@ def test_field_list_holds_mapped_names() -> None:
     assert "event.action" in names
     assert "event.dataset" in names
     assert "eventName" not in names
+
+
+def test_cidr_on_source_ip_uses_the_ip_field() -> None:
+    text = RULE.replace(
+        "        requestParameters.policyArn: arn:aws:iam::aws:policy/AdministratorAccess\n",
+        "        sourceIPAddress|cidr: 10.0.0.0/8\n",
+    )
+    assert "source.ip:10.0.0.0\\/8" in convert(LuceneBackend, text)
+    assert 'cidrMatch(source.ip, "10.0.0.0/8")' in convert(EqlBackend, text)
+
+
+def test_plain_source_ip_uses_the_address_field() -> None:
+    text = RULE.replace(
+        "        requestParameters.policyArn: arn:aws:iam::aws:policy/AdministratorAccess\n",
+        "        sourceIPAddress: 192.0.2.1\n",
+    )
+    assert "source.address:" in convert(LuceneBackend, text)
