@@ -10,6 +10,9 @@ import pytest
 
 from paths import GOLDEN
 
+# Every test runs with outbound network access blocked; see tests/_nonetwork.py.
+pytest_plugins = ["_nonetwork"]
+
 MINIMAL_RULE = """\
 title: {title}
 id: {id}
