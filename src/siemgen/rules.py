@@ -22,8 +22,12 @@ RULE_SUFFIXES = (".yml", ".yaml")
 MAX_RULE_BYTES = 2 * 1024 * 1024
 # Nesting deeper than this is not a plausible rule and would exhaust the recursion limit.
 MAX_YAML_DEPTH = 64
+# pySigma parses and copies a condition recursively. In a measured build, nesting of about 150
+# exhausted Python's default recursion limit; real rules nest a few levels.
+MAX_CONDITION_DEPTH = 64
 
 _SAFE_STEM = re.compile(r"[^A-Za-z0-9_.-]+")
+_CONDITION_TOKEN = re.compile(r"\(|\)|[^\s()]+")
 
 try:
     _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
@@ -205,8 +209,42 @@ def load_rule(path: Path) -> RuleFile:
         ) from error
     except RecursionError as error:
         raise RuleLoadError("condition nested too deeply to parse", path=path) from error
+    _check_condition_depth(data, path, lines)
     rule.source = None
     return RuleFile(path=path, stem=safe_stem(path), text=text, data=data, rule=rule, lines=lines)
+
+
+def condition_depth(condition: str) -> int:
+    """Return how deeply a Sigma condition nests: parentheses plus a run of ``not``."""
+    deepest = 0
+    depth = 0
+    nots = 0
+    for token in _CONDITION_TOKEN.findall(condition):
+        if token == "(":
+            depth += 1
+        elif token == ")":
+            depth -= 1
+        elif token.lower() == "not":
+            nots += 1
+        else:
+            nots = 0
+        deepest = max(deepest, depth + nots)
+    return deepest
+
+
+def _check_condition_depth(data: dict[str, Any], path: Path, lines: dict[KeyPath, int]) -> None:
+    detection = data.get("detection")
+    condition = detection.get("condition") if isinstance(detection, dict) else None
+    conditions = condition if isinstance(condition, list) else [condition]
+    for text in conditions:
+        if isinstance(text, str) and condition_depth(text) > MAX_CONDITION_DEPTH:
+            raise RuleLoadError(
+                f"condition nests {condition_depth(text)} levels deep, more than the limit "
+                f"of {MAX_CONDITION_DEPTH}",
+                path=path,
+                line=lines.get(("detection", "condition")),
+                hint="split the condition into named selections",
+            )
 
 
 def _error_line(error: SigmaError, lines: dict[KeyPath, int]) -> int | None:
