@@ -87,6 +87,22 @@ class OutputTree:
                 raise OutputError(
                     "refusing to write through a symbolic link", path=path, hint="remove the link"
                 )
+            if path.exists() and not path.is_file():
+                raise OutputError(
+                    "refusing to replace a folder or special file with an output file",
+                    path=path,
+                    hint="move it away or choose another --out folder",
+                )
+            blocking = next(
+                (parent for parent in path.parents if parent.exists() and not parent.is_dir()),
+                None,
+            )
+            if blocking is not None:
+                raise OutputError(
+                    f"refusing to write {relative!r}: {blocking} is a file, not a folder",
+                    path=blocking,
+                    hint="move it away or choose another --out folder",
+                )
             if path.exists() and relative not in self.previous and path.read_bytes() != data:
                 raise OutputError(
                     "refusing to overwrite a file that siemgen did not write",
@@ -110,7 +126,7 @@ class OutputTree:
             if relative in files:
                 continue
             path = self.resolve(relative)
-            if not path.exists():
+            if not path.is_file() or path.is_symlink():
                 continue
             if _digest(path.read_bytes()) == digest:
                 path.unlink()
