@@ -601,7 +601,7 @@ def value_detection_for_field(field: str) -> dict[str, Any]:
     }
 
 
-def read_field_name(format_name: str, query: str) -> str | tuple[str, ...]:
+def read_field_name(format_name: str, query: str) -> str | tuple[str | int, ...]:
     """Return the field that the query compares with FIELD_VALUE, as the parser reads it."""
     if format_name == "spl":
         tokens = spl.tokenize(query)
@@ -640,21 +640,28 @@ def read_field_name(format_name: str, query: str) -> str | tuple[str, ...]:
             if FIELD_VALUE in strings and fields:
                 return ".".join([fields[0].base, *map(str, fields[0].path)])
         raise AssertionError(f"no field compared with {FIELD_VALUE!r} in {query!r}")
+    # The one JSON field of the query may be split over nested any_match() lambdas, so the
+    # path is every JSON path step of the query in order.
     tree = sqlglot.parse_one(query, read="athena")
-    for node in tree.find_all(exp.EQ):
-        if isinstance(node.expression, exp.Literal) and node.expression.this == FIELD_VALUE:
-            path = node.this.find(exp.JSONPath)
-            assert path is not None, node.sql()
-            keys = [str(key.this) for key in path.find_all(exp.JSONPathKey)]
-            return tuple(keys)
-    raise AssertionError(f"no field compared with {FIELD_VALUE!r} in {query!r}")
+    steps: list[str | int] = []
+    for node in tree.walk(bfs=False):
+        if isinstance(node, exp.JSONPathKey):
+            steps.append(str(node.this))
+        elif isinstance(node, exp.JSONPathSubscript):
+            steps.append(int(node.this))
+    return tuple(steps)
 
 
-def expected_field_name(format_name: str, key: str) -> str | tuple[str, ...]:
+def expected_field_name(format_name: str, key: str) -> str | tuple[str | int, ...]:
+    """Return the field a target should compare: Athena reads a number as an array index
+    and ``name[]`` as every element of the array ``name``."""
     if format_name == "spl":
         return f"requestParameters.{key}"
     if format_name == "sql":
-        return tuple(key.split("."))
+        return tuple(
+            int(part) if re.fullmatch("[0-9]+", part) else part.removesuffix("[]")
+            for part in key.split(".")
+        )
     return f"{ELASTIC_REQUEST_PARAMETERS}.{key}"
 
 
