@@ -375,8 +375,8 @@ def reference_pattern(format_name: str, pattern: Pattern) -> Pattern:
         if isinstance(part, Wild):
             parts.append(part)
             continue
-        kept = "".join(sorted(set(part) & form_characters))
-        parts.append(HARMLESS + kept)
+        form_text = "".join(sorted(set(part) & form_characters))
+        parts.append(HARMLESS + form_text)
     return tuple(parts)
 
 
@@ -508,9 +508,9 @@ def check_engine(
         found = eql_matches(query, names)
     else:
         return
-    wanted = {key for key, name in names.items() if oracle.fullmatch(name)}
-    assert "exact" in wanted
-    assert found == wanted, f"matched {sorted(found)}, expected {sorted(wanted)}"
+    expected_ids = {key for key, name in names.items() if oracle.fullmatch(name)}
+    assert "exact" in expected_ids
+    assert found == expected_ids, f"matched {sorted(found)}, expected {sorted(expected_ids)}"
 
 
 # The properties.
@@ -590,8 +590,8 @@ def test_regex_stays_literal(
     if format_name == "sql" and case.literal is not None:
         changed = near_miss(case.literal, position)
         names = {"exact": case.literal, "changed": changed}
-        wanted = {key for key, name in names.items() if re.search(case.regex, name)}
-        assert athena_matches(athena_db, query, names) == wanted
+        expected_ids = {key for key, name in names.items() if re.search(case.regex, name)}
+        assert athena_matches(athena_db, query, names) == expected_ids
 
 
 def value_detection_for_field(field: str) -> dict[str, Any]:
@@ -653,8 +653,10 @@ def read_field_name(format_name: str, query: str) -> str | tuple[str | int, ...]
 
 
 def expected_field_name(format_name: str, key: str) -> str | tuple[str | int, ...]:
-    """Return the field a target should compare: Athena reads a number as an array index
-    and ``name[]`` as every element of the array ``name``."""
+    """Return the field a target should compare.
+
+    Athena reads a number as an array index and ``name[]`` as every element of ``name``.
+    """
     if format_name == "spl":
         return f"requestParameters.{key}"
     if format_name == "sql":

@@ -100,3 +100,16 @@ def test_elastic_breakouts_stay_in_literals() -> None:
             "iam.amazonaws.com",
             value,
         ]
+
+
+def test_eql_list_with_literal_asterisk_split() -> None:
+    data: dict[str, Any] = rule_file("x").data
+    data["detection"]["selection"]["eventName"] = ["Get\\*", "List*"]
+    listed = RuleFile(Path("list.yml"), "list", "", data, SigmaRule.from_dict(data))
+    query = Converter().convert(listed, "elastic", "eql")
+    with eql.parser.elasticsearch_syntax, eql.parser.ignore_missing_functions:
+        parsed = eql.parse_query(query)
+    assert "like~" not in query
+    assert 'event.action regex~ "Get\\\\*"' in query
+    assert 'event.action:"List*"' in query
+    assert parsed.pipes == []
