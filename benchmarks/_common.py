@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from siemgen.errors import SiemgenError
+from siemgen.errors import ConfigError, SiemgenError
 from siemgen.rules import safe_stem
 
 REPO = Path(__file__).resolve().parents[1]
@@ -102,7 +102,7 @@ def corpus_folder(requested: Path | None, use_corpus: bool) -> Path | None:
     folder = requested or CORPUS
     if not folder.is_dir():
         if requested is not None:
-            raise SiemgenError(
+            raise ConfigError(
                 "corpus folder not found",
                 path=requested,
                 hint="pass a folder of Sigma rules to --corpus, or --no-corpus",
@@ -116,7 +116,7 @@ def executable(name: str) -> Path:
     """Return the path of a console script in the running virtualenv."""
     path = BIN / name
     if not path.exists():
-        raise SiemgenError(
+        raise ConfigError(
             f"command {name!r} not found next to {sys.executable}",
             path=path,
             hint="run the benchmark with the project virtualenv: .venv/bin/python benchmarks/...",

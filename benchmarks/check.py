@@ -22,7 +22,7 @@ from pathlib import Path
 
 import _common as common
 
-from siemgen.errors import SiemgenError
+from siemgen.errors import ConfigError, SiemgenError
 
 GOAL = 0.25
 CACHE = ".siemgen-cache"
@@ -286,7 +286,10 @@ def doc_section(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmark, print its table and optionally update the doc page."""
+    """Run the benchmark, print its table and optionally update the doc page.
+
+    Exit status: 0 after measuring, 1 when a timed process failed, 2 on a usage error.
+    """
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(arguments)
     try:
@@ -303,6 +306,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             results, edited = measure(staged, work, env, args)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except SiemgenError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
