@@ -79,7 +79,7 @@ def tests_path(rule_path: Path) -> Path:
 
 def code_fingerprint(templates: Path | None) -> str:
     """Hash siemgen's own code, data and templates and its dependencies' versions."""
-    from siemgen.render import DEFAULT_TEMPLATES
+    from siemgen.locations import DEFAULT_TEMPLATES
 
     digest = hashlib.sha256(CACHE_VERSION.encode())
     package = Path(__file__).resolve().parent
@@ -235,7 +235,7 @@ def run_check(options: CheckOptions) -> CheckResult:
 
 
 def _config_path(root: Path) -> Path | None:
-    from siemgen.validation.config import find_config
+    from siemgen.locations import find_config
 
     return find_config(root)
 

@@ -11,7 +11,7 @@ from typing import Any
 import jinja2
 import yaml
 
-DEFAULT_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+from siemgen.locations import DEFAULT_TEMPLATES
 
 _URL = re.compile(r"https?://[^\s<>\"'`\\\x00-\x1f\x7f]+")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>&|#!~])")

@@ -7,13 +7,17 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from sigma.exceptions import SigmaError
-from sigma.rule import SigmaRule
 
 from siemgen.errors import ConfigError, RuleLoadError
+
+# pySigma takes a third of a second to import; finding rule files and the check cache do
+# without it, so it is imported where a rule is parsed.
+if TYPE_CHECKING:
+    from sigma.exceptions import SigmaError
+    from sigma.rule import SigmaRule
 
 logger = logging.getLogger(__name__)
 
@@ -191,6 +195,9 @@ def read_text(path: Path) -> str:
 
 def load_rule(path: Path) -> RuleFile:
     """Load one rule file, raising RuleLoadError with the file and line on any problem."""
+    from sigma.exceptions import SigmaError
+    from sigma.rule import SigmaRule
+
     text = read_text(path)
     data, lines = parse_yaml(text, path)
     if "correlation" in data or "filter" in data and "detection" not in data:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from sigma.conversion.base import Backend
-from sigma.processing.pipeline import ProcessingPipeline
+# pySigma is imported when a backend is made, not when the CLI starts.
+if TYPE_CHECKING:
+    from sigma.conversion.base import Backend
+    from sigma.processing.pipeline import ProcessingPipeline
 
 
 @dataclass(frozen=True)

@@ -234,10 +234,12 @@ def load_records(
         return
     column_list = ", ".join(f'"{name}"' for name, _ in columns)
     select_list = ", ".join(f'row."{name}"' for name, _ in columns)
-    con.executemany(
+    # One statement for all rows: a prepared INSERT per record costs about 5 ms each.
+    con.execute(
         f"INSERT INTO {quote_table(table)} ({column_list}) "
-        f"SELECT {select_list} FROM (SELECT json_transform_strict(CAST(? AS JSON), ?) AS row)",
-        [(row, structure) for row in rows],
+        f"SELECT {select_list} FROM (SELECT json_transform_strict(CAST(unnest(?) AS JSON), ?) "
+        "AS row)",
+        [rows, structure],
     )
 
 

@@ -24,10 +24,10 @@ from typing import Any
 import yaml
 
 from siemgen.errors import ConfigError
+from siemgen.locations import find_config
 
 logger = logging.getLogger(__name__)
 
-CONFIG_NAMES = (".siemgen.yml", ".siemgen.yaml", "siemgen.toml")
 _EXCLUSION_KEYS = ("rule", "validator", "reason")
 
 
@@ -56,18 +56,6 @@ class ValidationConfig:
             if exclusion.validator == validator and exclusion.rule in keys:
                 return exclusion
         return None
-
-
-def find_config(root: Path) -> Path | None:
-    """Return the configuration file in ``root``, or None when it has none."""
-    present = [root / name for name in CONFIG_NAMES if (root / name).is_file()]
-    if len(present) > 1:
-        raise ConfigError(
-            "more than one siemgen configuration file: " + ", ".join(p.name for p in present),
-            path=root,
-            hint="keep one of them",
-        )
-    return present[0] if present else None
 
 
 def load_config(location: Path, known_validators: Iterable[str] | None = None) -> ValidationConfig:
