@@ -126,7 +126,14 @@ def count_cache_files(work: Path) -> int:
 
 def check_command(drift: bool) -> list[str | Path]:
     """Return the check command line, run from the temporary folder."""
-    command: list[str | Path] = [common.executable("siemgen"), "check", "--rules", "rules"]
+    command: list[str | Path] = [
+        common.executable("siemgen"),
+        "check",
+        "--rules",
+        "rules",
+        "--cache",
+        CACHE,
+    ]
     if drift:
         command += ["--generated", GENERATED]
     return command

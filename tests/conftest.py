@@ -85,3 +85,11 @@ def write_rule(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture(autouse=True)
+def _private_check_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keep `siemgen check` results of the tests out of the user's cache folder."""
+    monkeypatch.setenv("SIEMGEN_CACHE_DIR", str(tmp_path_factory.mktemp("siemgen-cache")))

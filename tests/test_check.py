@@ -201,20 +201,42 @@ def test_unknown_format_is_a_usage_error(repo: Path) -> None:
         CliRunner().invoke(app, ["check", "--format", "xml"], catch_exceptions=False)
 
 
-def test_cached_run_equals_full_run(repo: Path) -> None:
+def test_cached_run_equals_full_run(repo: Path, tmp_path: Path) -> None:
     generate(repo)
     edit(repo, "    - attack.t1098.003", "    - attack.t1999.999")
     runner = CliRunner()
-    first = runner.invoke(app, ["check", "--format", "json"])
-    second = runner.invoke(app, ["check", "--format", "json"])
+    cached = ["check", "--format", "json", "--cache", str(tmp_path / "cache")]
+    first = runner.invoke(app, cached)
+    second = runner.invoke(app, cached)
     uncached = runner.invoke(app, ["check", "--format", "json", "--no-cache"])
     assert first.stdout == second.stdout == uncached.stdout
-    assert (repo / ".siemgen-cache").is_dir()
+    assert list((tmp_path / "cache").rglob("*.json"))
     edit(repo, "    - attack.t1999.999", "    - attack.t1098.003")
-    third = runner.invoke(app, ["check", "--format", "json"])
+    third = runner.invoke(app, cached)
     fourth = runner.invoke(app, ["check", "--format", "json", "--no-cache"])
     assert third.stdout == fourth.stdout
     assert third.exit_code == 0
+
+
+def test_results_committed_to_the_repository_are_ignored(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user_cache = tmp_path / "user-cache"
+    monkeypatch.setenv("SIEMGEN_CACHE_DIR", str(user_cache))
+    runner = CliRunner()
+    assert runner.invoke(app, ["check"]).exit_code == 0
+    # A pull request plants the clean results of the old rule in the repository and in the
+    # old default folder, then breaks the rule.
+    for entry in user_cache.rglob("*.json"):
+        for folder in (repo / ".siemgen-cache", repo / ".cache" / "siemgen"):
+            planted = folder / entry.relative_to(user_cache)
+            planted.parent.mkdir(parents=True, exist_ok=True)
+            planted.write_bytes(entry.read_bytes())
+    edit(repo, "    - attack.t1098.003", "    - attack.t1999.999")
+    monkeypatch.setenv("SIEMGEN_CACHE_DIR", str(tmp_path / "fresh-ci-cache"))
+    result = runner.invoke(app, ["check"])
+    assert result.exit_code == 1
+    assert "t1999" in result.stdout
 
 
 def test_changed_since_limits_findings(repo: Path) -> None:
@@ -241,6 +263,27 @@ def test_changed_since_limits_findings(repo: Path) -> None:
     paths = {f["path"] for f in json.loads(output)["findings"]}
     assert status == 1
     assert paths == {"sigma/aws/cloudtrail/other.yml"}
+
+
+def test_changed_since_keeps_test_findings(repo: Path) -> None:
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(
+            ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
+            cwd=repo,
+            check=True,
+            capture_output=True,
+        )
+
+    git("init", "-q", "-b", "main")
+    git("add", ".")
+    git("commit", "-qm", "rules")
+    edit(repo, "            - DetachGroupPolicy\n", "")
+    status, output = check("--format", "json", "--changed-since", "HEAD")
+    paths = {f["path"] for f in json.loads(output)["findings"]}
+    assert status == 1
+    assert paths == {TESTS}
 
 
 def test_bad_ref_is_a_usage_error(repo: Path) -> None:

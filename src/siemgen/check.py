@@ -96,11 +96,12 @@ def code_fingerprint(templates: Path | None) -> str:
     return digest.hexdigest()
 
 
-def _rule_key(fingerprint: str, rule_path: Path, config_text: str, options: str) -> str:
+def _rule_key(fingerprint: str, rule_path: Path, root: Path, config_text: str, options: str) -> str:
     digest = hashlib.sha256(fingerprint.encode())
     digest.update(config_text.encode())
     digest.update(options.encode())
-    digest.update(rule_path.name.encode())
+    # Findings name the file by its path in the repository, so the path is part of the key.
+    digest.update(relative_path(rule_path, root).encode())
     digest.update(rule_path.read_bytes())
     tests = tests_path(rule_path)
     digest.update(tests.read_bytes() if tests.exists() else b"\0no tests")
@@ -178,7 +179,10 @@ def run_check(options: CheckOptions) -> CheckResult:
     config_text = config_path.read_text(encoding="utf-8") if config_path else ""
     fingerprint = code_fingerprint(options.templates)
     option_text = json.dumps(asdict(options.targets), sort_keys=True)
-    keys = {path: _rule_key(fingerprint, path, config_text, option_text) for path in rule_paths}
+    keys = {
+        path: _rule_key(fingerprint, path, options.root, config_text, option_text)
+        for path in rule_paths
+    }
     cache = Cache(options.cache)
 
     cached = {path: cache.get(key) for path, key in keys.items()}
@@ -222,13 +226,16 @@ def run_check(options: CheckOptions) -> CheckResult:
     checked = [relative_path(path, options.root) for path in rule_paths]
     if options.changed_since:
         changed = changed_files(options.root, options.changed_since)
-        selected = {
-            relative_path(path, options.root)
+        chosen = [
+            path
             for path in rule_paths
             if path.resolve() in changed or tests_path(path).resolve() in changed
-        }
+        ]
+        # A rule's findings sit on the rule file or, for its tests, on its test file.
+        selected = {relative_path(path, options.root) for path in chosen}
+        selected |= {relative_path(tests_path(path), options.root) for path in chosen}
         findings = [f for f in findings if f.path in selected or f.stage == "drift"]
-        checked = sorted(selected)
+        checked = sorted(relative_path(path, options.root) for path in chosen)
     findings.sort(key=lambda f: (f.path, f.line or 0, f.stage, f.code, f.message))
     hits = len(rule_paths) - len(misses)
     return CheckResult(findings, checked, cache_hits=hits, cache_misses=len(misses))

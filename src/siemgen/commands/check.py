@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +12,19 @@ from siemgen import findings as report
 from siemgen.errors import ConfigError
 
 DEFAULT_GENERATED = Path("generated")
-DEFAULT_CACHE = Path(".siemgen-cache")
+
+
+def default_cache() -> Path:
+    """Return the user's cache folder for check results, outside any repository.
+
+    A cache inside the checkout could be committed by a pull request, with forged results
+    that make a broken rule pass; a folder in the user's home cannot.
+    """
+    configured = os.environ.get("SIEMGEN_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "siemgen"
 
 
 def check_command(
@@ -49,9 +62,13 @@ def check_command(
         ),
     ] = None,
     cache: Annotated[
-        Path,
-        typer.Option(help="Folder of cached per-rule results; delete it to start afresh."),
-    ] = DEFAULT_CACHE,
+        Path | None,
+        typer.Option(
+            help="Folder of cached per-rule results; delete it to start afresh. Default: "
+            "$SIEMGEN_CACHE_DIR, else $XDG_CACHE_HOME/siemgen or ~/.cache/siemgen. Keep it "
+            "outside the repository, so that a pull request cannot bring its own results.",
+        ),
+    ] = None,
     use_cache: Annotated[
         bool, typer.Option("--cache-results/--no-cache", help="Reuse results of unchanged rules.")
     ] = True,
@@ -79,7 +96,7 @@ def check_command(
         rules=rules or [Path("sigma")],
         generated=folder if folder.is_dir() else None,
         changed_since=changed_since,
-        cache=cache if use_cache else None,
+        cache=(cache or default_cache()) if use_cache else None,
     )
     result = run_check(options)
     count = len(result.checked)
