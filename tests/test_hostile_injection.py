@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import eql
+import pytest
 import sqlglot
 from luqum import tree as lucene_tree
 from luqum.parser import parser as lucene_parser
@@ -15,11 +17,13 @@ from sqlglot import exp
 
 from siemgen.convert import Converter
 from siemgen.engines.duckdb import create_cloudtrail_table, load_records, matching_event_ids
+from siemgen.errors import UnsupportedFeatureError
 from siemgen.lexers import TokenKind, esql, spl, string_values
 from siemgen.rules import RuleFile
 
 SPL_BREAKOUT = '" | delete'
 SQL_BREAKOUT = "' OR '1'='1"
+PARAMETERS = "aws.cloudtrail.flattened.request_parameters"
 
 
 def rule_file(value: str) -> RuleFile:
@@ -113,3 +117,54 @@ def test_eql_list_with_literal_asterisk_split() -> None:
     assert 'event.action regex~ "Get\\\\*"' in query
     assert 'event.action:"List*"' in query
     assert parsed.pipes == []
+
+
+def convert_selection(selection: dict[str, Any], format_name: str) -> str:
+    data: dict[str, Any] = rule_file("x").data
+    data["detection"]["selection"] = selection
+    rule = RuleFile(Path("case.yml"), "case", "", data, SigmaRule.from_dict(data))
+    target = "athena" if format_name == "sql" else "splunk" if format_name == "spl" else "elastic"
+    return Converter().convert(rule, target, format_name)
+
+
+@pytest.mark.parametrize(
+    ("format_name", "selection", "expected"),
+    [
+        ("esql", {"eventName": "a\nb"}, 'event.action=="a\\nb"'),
+        ("esql", {"eventName|contains": "a\\b"}, 'event.action like "*a\\\\\\\\b*"'),
+        ("esql", {"eventName|contains": "a\\*b"}, 'event.action like "*a\\\\*b*"'),
+        ("esql", {"requestParameters.é": "v"}, f"`{PARAMETERS}.é`"),
+        ("esql", {"requestParameters.a`b": "v"}, f"`{PARAMETERS}.a``b`"),
+        ("esql", {"eventName|re": 'a"b\n'}, 'event.action rlike "a\\\\\\"b\\n"'),
+        ("eql", {"eventName": "a\nb"}, 'event.action:"a\\nb"'),
+        ("eql", {"eventName|re": 'a"b'}, 'event.action regex~ "a\\\\\\"b"'),
+        ("eql", {"eventName|contains": "a?b"}, 'event.action:"*a?b*"'),
+        ("eql", {"eventName|contains": "a\\?b"}, 'event.action regex~ ".*a\\\\?b.*"'),
+        ("eql", {"requestParameters.x-amz-acl": "v"}, f"`{PARAMETERS}.x-amz-acl`:"),
+        ("eql", {"requestParameters.and": "v"}, f"`{PARAMETERS}.and`:"),
+        ("lucene", {"eventName": "OR"}, 'event.action:"OR"'),
+        ("lucene", {"eventName": "<5"}, 'event.action:"<5"'),
+        ("lucene", {"eventName": "a\nb"}, 'event.action:"a\nb"'),
+        ("lucene", {"eventName|contains": "a\nb"}, "event.action:/.*a\nb.*/"),
+        ("lucene", {"eventName|contains": "a\tb'c"}, "event.action:*a\\\tb\\'c*"),
+        ("lucene", {"eventName|re": 'a"b#c/d'}, 'event.action:/a\\"b\\#c\\/d/'),
+        ("lucene", {"requestParameters.a:b": "v"}, f"{PARAMETERS}.a\\:b:v"),
+        ("spl", {"requestParameters.x-amz-acl": "v"}, '"requestParameters.x-amz-acl"="v"'),
+    ],
+)  # fmt: skip
+def test_fixed_escaping_cases(format_name: str, selection: dict[str, Any], expected: str) -> None:
+    assert expected in convert_selection(selection, format_name)
+
+
+@pytest.mark.parametrize(
+    ("selection", "message"),
+    [
+        ({"eventName": "a\\*b"}, "contains a literal '*'"),
+        ({"eventName|contains": "a\nb"}, "contains the control character '\\n'"),
+        ({"eventName|re": "a\tb"}, "regular expression 'a\\tb' contains the control character"),
+        ({'requestParameters.a"b': "v"}, "field 'requestParameters.a\"b' contains characters"),
+    ],
+)
+def test_splunk_rejects_inexpressible(selection: dict[str, Any], message: str) -> None:
+    with pytest.raises(UnsupportedFeatureError, match=re.escape(message)):
+        convert_selection(selection, "spl")
