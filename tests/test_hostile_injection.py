@@ -123,7 +123,8 @@ def convert_selection(selection: dict[str, Any], format_name: str) -> str:
     data: dict[str, Any] = rule_file("x").data
     data["detection"]["selection"] = selection
     rule = RuleFile(Path("case.yml"), "case", "", data, SigmaRule.from_dict(data))
-    target = "athena" if format_name == "sql" else "splunk" if format_name == "spl" else "elastic"
+    targets = {"sql": "athena", "spl": "splunk"}
+    target = targets.get(format_name, "elastic")
     return Converter().convert(rule, target, format_name)
 
 
