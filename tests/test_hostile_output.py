@@ -206,7 +206,7 @@ def test_failed_write_leaves_no_partial_file(
 
     # The rename is the last step of each write, so failing it leaves a full temporary file.
     monkeypatch.setattr(Path, "replace", fail_rename)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OutputError, match="No space left"):
         OutputTree(out).write({"docs/a.md": b"second\n"})
     monkeypatch.undo()
     assert (out / "docs" / "a.md").read_bytes() == b"first\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -10,7 +11,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from siemgen.errors import OutputError
+from siemgen.errors import ConfigError, OutputError
 
 logger = logging.getLogger(__name__)
 
@@ -21,11 +22,21 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+@functools.cache
+def _file_mode() -> int:
+    """Return the mode a new file gets from the process umask (mkstemp always uses 0600)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def atomic_write(path: Path, data: bytes, make_parents: bool = True) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if make_parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(handle, _file_mode())
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
         Path(temporary).replace(path)
@@ -112,6 +123,27 @@ class OutputTree:
 
     def write(self, files: dict[str, bytes]) -> WriteReport:
         """Write ``files``, remove files of the previous build that this one no longer makes."""
+        if self.root.exists() and not self.root.is_dir():
+            raise ConfigError(
+                "the output folder is a file", path=self.root, hint="choose another --out folder"
+            )
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(
+                f"cannot create the output folder: {error.strerror or error}",
+                path=self.root,
+                hint="choose a folder you can write to with --out",
+            ) from error
+        try:
+            return self._write(files)
+        except OSError as error:
+            where = Path(error.filename) if error.filename else self.root
+            raise OutputError(
+                f"cannot write the output: {error.strerror or error}", path=where
+            ) from error
+
+    def _write(self, files: dict[str, bytes]) -> WriteReport:
         self.check(files)
         report = WriteReport()
         self.root.mkdir(parents=True, exist_ok=True)
@@ -140,3 +172,19 @@ class OutputTree:
         )
         self.previous = manifest["files"]
         return report
+
+
+def write_report(path: Path, data: bytes, option: str) -> None:
+    """Write a report file named on the command line, creating its folder as pytest does."""
+    hint = f"pass a writable file path to {option}"
+    if path.is_dir():
+        raise ConfigError("the report path is a folder", path=path, hint=hint)
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise ConfigError(f"{str(blocking)!r} is a file, not a folder", path=path, hint=hint)
+    try:
+        atomic_write(path, data)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot write the report: {error.strerror or error}", path=path, hint=hint
+        ) from error

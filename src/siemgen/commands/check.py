@@ -111,8 +111,8 @@ def check_command(
     if output is None:
         typer.echo(text, nl=False)
     else:
-        from siemgen.output import atomic_write
+        from siemgen.output import write_report
 
-        atomic_write(output, text.encode())
+        write_report(output, text.encode(), "--output")
         typer.echo(report.summary_line(result.findings, count), err=True)
     raise typer.Exit(0 if result.ok else 1)

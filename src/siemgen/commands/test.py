@@ -105,14 +105,15 @@ def _write_reports(
     report: TestReport, output_format: str, junit: Path | None, json_file: Path | None
 ) -> None:
     from siemgen.cli import err
-    from siemgen.output import atomic_write
-    from siemgen.ruletest import summary_lines, to_json, write_junit
+    from siemgen.output import write_report
+    from siemgen.ruletest import summary_lines, to_json
+    from siemgen.ruletest.junit import to_junit
 
     try:
         if junit is not None:
-            write_junit(report, junit)
+            write_report(junit, to_junit(report), "--junit")
         if json_file is not None:
-            atomic_write(json_file, to_json(report).encode("utf-8"))
+            write_report(json_file, to_json(report).encode("utf-8"), "--json")
     except (SiemgenError, OSError) as error:
         err(f"error: {error}")
         raise typer.Exit(EXIT_USAGE) from error
