@@ -108,3 +108,34 @@ def test_bad_tag_leaves_other_rules_packaged(
     ndjson = (tmp_path / "dist" / "elastic" / "rules.ndjson").read_text(encoding="utf-8")
     assert "Test rule good" in ndjson
     assert "Bad tag" not in ndjson
+
+
+def test_duplicate_id_is_reported_and_left_out(
+    tmp_path: Path, write_rule: Callable[..., Path]
+) -> None:
+    first = write_rule("one", title="One")
+    write_rule("two", title="Two")
+    result = build([first.parent], tmp_path / "dist")
+    messages = [str(error) for error in result.errors]
+    assert len(messages) == 1
+    assert "two.yml:2:" in messages[0]
+    assert "already used by" in messages[0]
+    lines = (tmp_path / "dist" / "elastic" / "rules.ndjson").read_text(encoding="utf-8")
+    assert "One" in lines
+    assert "Two" not in lines
+
+
+def test_package_failure_drops_only_the_failing_rule(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    text = CANONICAL.read_text(encoding="utf-8")
+    (rules / "a.yml").write_text(text, encoding="utf-8")
+    (rules / "b.yml").write_text(
+        text.replace("title: AWS IAM Policy Changed", "title: Copy")
+        .replace("7b6a2a8d-f9e4-4c1b-9d5a-3e8f1c2b4a60", "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"),
+        encoding="utf-8",
+    )
+    result = build([rules], tmp_path / "dist")
+    alarms = (tmp_path / "dist" / "aws" / "cis-alarms.yaml").read_text(encoding="utf-8")
+    assert any("b.yml" in str(error) for error in result.errors)
+    assert alarms.count("IAMPolicyEventCount") >= 1

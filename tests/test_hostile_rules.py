@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from siemgen.rules import MAX_CONDITION_DEPTH, MAX_RULE_BYTES, condition_depth, 
 
 RULE_TEMPLATE = """\
 title: {title}
-id: 6b5f6d2e-1c1b-4f4e-9a0a-0b9c8d7e6f50
+id: {rule_id}
 status: test
 description: {description}
 author: siemgen tests
@@ -49,8 +50,14 @@ def hostile_rule(
     extra: str = "",
 ) -> str:
     """Return the text of a rule with the given fields, written as YAML by the caller."""
+    # Each distinct rule gets its own id, because a build rejects a reused id.
+    rule_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{title}\n{description}\n{detection}")
     text = RULE_TEMPLATE.format(
-        title=title, description=description, detection=detection, falsepositive=falsepositive
+        title=title,
+        rule_id=rule_id,
+        description=description,
+        detection=detection,
+        falsepositive=falsepositive,
     )
     return text + extra
 

@@ -57,7 +57,7 @@ class BuildResult:
         ]
         loaded = len(self.collection.rules)
         broken = len(self.collection.errors)
-        head = f"{loaded} rules loaded" + (f", {broken} files unreadable" if broken else "")
+        head = f"{loaded} rules loaded" + (f", {broken} files rejected" if broken else "")
         return f"{head}; " + "; ".join(parts)
 
 
@@ -153,6 +153,75 @@ def _control_key(control: str) -> tuple[Any, ...]:
     return tuple(parts) if control else ((2, 0, ""),)
 
 
+def _safe_page(
+    build: RuleBuild, env: jinja2.Environment, targets: list[Target]
+) -> tuple[str | None, SiemgenError | None]:
+    """Render a rule's page, turning any failure into an error that names the rule file."""
+    from sigma.exceptions import SigmaError
+
+    rule_file = build.rule
+    try:
+        return _page(build, env, targets), None
+    except SiemgenError as error:
+        error.path = error.path or rule_file.path
+        error.target = error.target or "docs"
+        return None, error
+    except SigmaError as error:
+        message = str(error.args[0]) if error.args else str(error)
+        return None, SiemgenError(message, path=rule_file.path, target="docs")
+    except RecursionError:
+        return None, SiemgenError(
+            "condition nested too deeply to render the page", path=rule_file.path, target="docs"
+        )
+
+
+def _duplicate_ids(builds: list[RuleBuild]) -> list[SiemgenError]:
+    """Report every rule that reuses the id of an earlier rule (packages key rules by id)."""
+    first: dict[str, RuleBuild] = {}
+    errors = []
+    for build in builds:
+        rule_id = build.rule.rule_id
+        if not rule_id:
+            continue
+        if rule_id in first:
+            errors.append(
+                SiemgenError(
+                    f"rule id {rule_id} is already used by {first[rule_id].rule.path}",
+                    path=build.rule.path,
+                    line=build.rule.line_of("id"),
+                    target="packages",
+                    hint="give each rule its own id; the rule is left out of the packages",
+                )
+            )
+        else:
+            first[rule_id] = build
+    return errors
+
+
+def _packages(
+    builds: list[RuleBuild],
+    artifacts: Iterable[ArtifactBuilder],
+    options: TargetOptions,
+    env: jinja2.Environment,
+    errors: list[SiemgenError],
+) -> Files:
+    """Run each artifact builder, leaving out a rule that makes it fail and trying again."""
+    files: Files = {}
+    for builder in artifacts:
+        rules = list(builds)
+        while rules:
+            try:
+                files.update(builder(rules, options, env))
+                break
+            except SiemgenError as error:
+                errors.append(error)
+                remaining = [b for b in rules if error.path is None or b.rule.path != error.path]
+                if len(remaining) == len(rules):
+                    break
+                rules = remaining
+    return files
+
+
 def generate(
     collection: Collection,
     options: TargetOptions | None = None,
@@ -171,7 +240,7 @@ def generate(
     errors: list[SiemgenError] = list(collection.errors)
     # A rule whose page fails (an unknown ATT&CK tag, say) would fail every package that
     # carries its metadata, so it is left out of the packages and reported once.
-    unpackaged: set[str] = set()
+    unpackaged: set[Path] = set()
     for rule_file in collection.rules:
         build = converter.build(rule_file, targets)
         builds.append(build)
@@ -185,22 +254,21 @@ def generate(
             files[f"{query.target}/{rule_file.stem}{output_format.suffix}"] = render(
                 env, "queries/query.j2", query=query.text
             ).encode()
-        try:
-            files[f"docs/{rule_file.stem}.md"] = _page(build, env, targets).encode()
+        page, page_error = _safe_page(build, env, targets)
+        if page is not None:
+            files[f"docs/{rule_file.stem}.md"] = page.encode()
             counts["docs"].built += 1
-        except SiemgenError as error:
-            error.path = error.path or rule_file.path
-            error.target = error.target or "docs"
-            errors.append(error)
+        if page_error is not None:
+            errors.append(page_error)
             counts["docs"].failed += 1
-            unpackaged.add(rule_file.stem)
+            unpackaged.add(rule_file.path)
+
+    duplicates = _duplicate_ids(builds)
+    errors.extend(duplicates)
+    unpackaged.update(error.path for error in duplicates if error.path)
     files["docs/index.md"] = _index(builds, env, targets).encode()
-    packaged = [build for build in builds if build.rule.stem not in unpackaged]
-    for builder in artifacts:
-        try:
-            files.update(builder(packaged, options, env))
-        except SiemgenError as error:
-            errors.append(error)
+    packaged = [build for build in builds if build.rule.path not in unpackaged]
+    files.update(_packages(packaged, artifacts, options, env, errors))
     return BuildResult(
         builds=builds, collection=collection, files=files, counts=counts, errors=errors
     )

@@ -148,7 +148,9 @@ def parse_yaml(text: str, path: Path) -> tuple[dict[str, Any], dict[KeyPath, int
         try:
             node = loader.get_single_node()
             if node is None:
-                raise RuleLoadError("the file is empty", path=path)
+                raise RuleLoadError(
+                    "the file holds no YAML: it is empty or only comments", path=path
+                )
             lines = _key_lines(node, path)
             data = loader.construct_document(node)
         finally:
@@ -156,14 +158,29 @@ def parse_yaml(text: str, path: Path) -> tuple[dict[str, Any], dict[KeyPath, int
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else None
+        hint = None
+        if "another document" in str(error.problem):
+            hint = "put each rule in a file of its own; rule collections are not supported"
         raise RuleLoadError(
-            f"invalid YAML: {error.problem or error}", path=path, line=line
+            f"invalid YAML: {error.problem or error}", path=path, line=line, hint=hint
+        ) from error
+    except yaml.reader.ReaderError as error:
+        line = text[: error.position].count("\n") + 1
+        raise RuleLoadError(
+            f"invalid YAML: character U+{int(error.character):04X} is not allowed in YAML",
+            path=path,
+            line=line,
+            hint="remove control characters such as NUL from the file",
         ) from error
     except yaml.YAMLError as error:
         raise RuleLoadError(f"invalid YAML: {error}", path=path) from error
     if not isinstance(data, dict):
+        kinds = {list: "a list", str: "a single text value", type(None): "nothing"}
+        kind = kinds.get(type(data), "a single value")
         raise RuleLoadError(
-            f"a rule file must hold a YAML mapping, not {type(data).__name__}", path=path, line=1
+            f"a rule file must hold a YAML mapping of keys, but this one holds {kind}",
+            path=path,
+            line=1,
         )
     return data, lines
 
@@ -244,6 +261,14 @@ def _check_condition_depth(data: dict[str, Any], path: Path, lines: dict[KeyPath
     condition = detection.get("condition") if isinstance(detection, dict) else None
     conditions = condition if isinstance(condition, list) else [condition]
     for text in conditions:
+        if isinstance(text, str) and "|" in text:
+            raise RuleLoadError(
+                "the aggregation syntax ('| count() ...') in conditions is no longer Sigma",
+                path=path,
+                line=lines.get(("detection", "condition")),
+                hint="write the aggregation as a Sigma correlation rule; siemgen builds "
+                "detection rules only",
+            )
         if isinstance(text, str) and condition_depth(text) > MAX_CONDITION_DEPTH:
             raise RuleLoadError(
                 f"condition nests {condition_depth(text)} levels deep, more than the limit "
