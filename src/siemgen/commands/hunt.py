@@ -1,0 +1,195 @@
+"""The `siemgen hunt` command: run the rules over CloudTrail log files on disk."""
+
+from __future__ import annotations
+
+import io
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from siemgen.errors import ConfigError, SiemgenError
+
+EXIT_OK = 0
+EXIT_INCOMPLETE = 1
+EXIT_USAGE = 2
+
+# The progress bar appears only once a scan has run this long, so quick hunts print none.
+PROGRESS_DELAY_SECONDS = 1.0
+
+
+class ProgressBar:
+    """A progress bar on stderr, in bytes of log files scanned, shown once a scan is slow."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.done = 0
+        self.started = time.monotonic()
+        self.bar: Any = None
+
+    def start(self, total_bytes: int) -> None:
+        """Set the number of bytes the scan will read."""
+        self.total = total_bytes
+        self.started = time.monotonic()
+
+    def advance(self, scanned_bytes: int) -> None:
+        """Count bytes just scanned, opening the bar once the scan has taken a while."""
+        self.done += scanned_bytes
+        if self.bar is None and time.monotonic() - self.started >= PROGRESS_DELAY_SECONDS:
+            self.bar = typer.progressbar(
+                length=max(self.total, 1), label="Scanning", file=sys.stderr
+            )
+            self.bar.__enter__()
+            self.bar.update(self.done)
+        elif self.bar is not None:
+            self.bar.update(scanned_bytes)
+
+    def finish(self) -> None:
+        """Close the bar if it was shown."""
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+def hunt_command(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="CloudTrail log files (.json.gz, .json, .jsonl, .jsonl.gz, .ndjson) or folders "
+            "of them, searched recursively; AWSLogs/ folders as a trail writes them to S3 work.",
+            show_default=False,
+        ),
+    ],
+    rules: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--rules", "-r", help="Rule file or folder; repeat for several. Default: sigma/."
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Only records with eventTime at or after this ISO 8601 date or date-time "
+            "(UTC unless it has an offset), e.g. 2024-03-01 or 2024-03-01T12:00:00Z.",
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            help="Only records with eventTime at or before this ISO 8601 date or date-time; "
+            "a date alone includes that whole day.",
+        ),
+    ] = None,
+    output_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Output format: table, jsonl (one JSON object per rule and record), csv, or "
+            "json (one document with the counts and skipped files). Default: table on a "
+            "terminal, jsonl otherwise.",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the results to this file instead of stdout."),
+    ] = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for Parquet copies of the records read, reused while a log file's "
+            "path, size and modification time stay the same.",
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log debug output and show tracebacks.")
+    ] = False,
+) -> None:
+    """Run the rules over CloudTrail log files and print the records they match.
+
+    Warnings and a per-rule summary go to stderr. Exit status: 0 when every file was read
+    and every rule ran (with or without matches), 1 when a file, folder or rule was
+    skipped (each is printed as one warning line), 2 on a usage error.
+    """
+    from siemgen.cli import setup_logging
+
+    setup_logging(verbose)
+    try:
+        code = _run(paths, rules, since, until, output_format, output, cache)
+    except ConfigError as error:
+        if verbose:
+            raise
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(EXIT_USAGE) from error
+    except SiemgenError as error:
+        if verbose:
+            raise
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(EXIT_INCOMPLETE) from error
+    raise typer.Exit(code)
+
+
+def _run(
+    paths: list[Path],
+    rules: list[Path] | None,
+    since: str | None,
+    until: str | None,
+    output_format: str | None,
+    output: Path | None,
+    cache: Path | None,
+) -> int:
+    from siemgen.hunt import Hunt, TimeRange, load_rules, parse_time
+    from siemgen.hunt.output import check_format, summary_lines, write_results
+    from siemgen.output import write_report
+
+    time_range = TimeRange(
+        since=parse_time(since) if since is not None else None,
+        until=parse_time(until, end_of_day=True) if until is not None else None,
+    )
+    if time_range.since and time_range.until and time_range.since > time_range.until:
+        raise ConfigError(
+            f"--since {since!r} is later than --until {until!r}",
+            hint="give a start before the end",
+        )
+    if output_format is None:
+        output_format = "table" if output is None and sys.stdout.isatty() else "jsonl"
+    check_format(output_format)
+    if output is not None and (output.is_dir() or not output.parent.is_dir()):
+        raise ConfigError(
+            "the output path is a folder or its folder does not exist",
+            path=output,
+            hint="pass a file path in an existing folder to --output",
+        )
+
+    rule_set = load_rules(rules or [Path("sigma")])
+    for error in rule_set.errors:
+        typer.echo(f"warning: rule skipped: {error}", err=True)
+    if not rule_set.detections:
+        raise SiemgenError("no rule can run in a hunt", hint="fix the rule errors listed above")
+
+    progress = ProgressBar() if sys.stderr.isatty() else None
+    runner = Hunt(rule_set.detections, time_range, cache, progress)
+    try:
+        result = runner.run(paths)
+    finally:
+        if progress is not None:
+            progress.finish()
+
+    for skipped in result.skipped:
+        typer.echo(f"warning: {skipped.path}: skipped: {skipped.reason}", err=True)
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+
+    text = io.StringIO()
+    write_results(result, rule_set, output_format, text)
+    if output is None:
+        sys.stdout.write(text.getvalue())
+        sys.stdout.flush()
+    else:
+        write_report(output, text.getvalue().encode("utf-8"), "--output")
+    for line in summary_lines(result, rule_set):
+        typer.echo(line, err=True)
+    return EXIT_INCOMPLETE if result.skipped or rule_set.errors else EXIT_OK

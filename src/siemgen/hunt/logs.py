@@ -1,0 +1,323 @@
+"""Find CloudTrail log files on disk, prune them by the dates in their paths and pre-check them.
+
+A trail delivers gzip files of ``{"Records": [...]}`` to
+``AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/``, or with an organization trail to
+``AWSLogs/<o-id>/<account>/CloudTrail/...``. The date folders are the UTC delivery date, and
+digest and Insights files sit in the sibling ``CloudTrail-Digest`` and ``CloudTrail-Insight``
+folders, which hold no management or data events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from siemgen.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+SKIPPED_FOLDERS = frozenset({"CloudTrail-Digest", "CloudTrail-Insight"})
+
+# A file in a folder dated D holds records delivered on day D. CloudTrail delivers a record
+# about 15 minutes after the call on average, but a file may hold older records (a call that
+# was delivered late), and the delivery time and event time come from different clocks. So a
+# dated file is kept when its day widened by this margin on each side overlaps the range;
+# pruning never drops a record whose eventTime is in range unless it was delivered more than
+# a day away from its eventTime.
+DATE_MARGIN = dt.timedelta(days=1)
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_DAY = dt.timedelta(days=1)
+
+
+class LogFormat(StrEnum):
+    """How a file holds its records."""
+
+    RECORDS = "records"
+    """A JSON object with a ``Records`` array, as CloudTrail delivers to S3."""
+    LINES = "lines"
+    """One JSON record per line."""
+
+
+_SUFFIXES: tuple[tuple[str, LogFormat, bool], ...] = (
+    (".json.gz", LogFormat.RECORDS, True),
+    (".json", LogFormat.RECORDS, False),
+    (".jsonl.gz", LogFormat.LINES, True),
+    (".jsonl", LogFormat.LINES, False),
+    (".ndjson.gz", LogFormat.LINES, True),
+    (".ndjson", LogFormat.LINES, False),
+)
+LOG_SUFFIXES = tuple(suffix for suffix, _, _ in _SUFFIXES)
+
+
+@dataclass(frozen=True)
+class LogFile:
+    """One log file to read, with what its name and folders say about it."""
+
+    path: Path
+    size: int
+    mtime_ns: int
+    format: LogFormat
+    compressed: bool
+    day: dt.date | None
+    """UTC delivery date from the ``CloudTrail/<region>/YYYY/MM/DD`` folders, if present."""
+
+    @property
+    def name(self) -> str:
+        """Return the path as DuckDB is given it and reports it back."""
+        return str(self.path)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file or folder that was not scanned, and the reason."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """The eventTime window of a hunt, both ends included, in UTC."""
+
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+    def keeps_days(self, first: dt.date, last: dt.date) -> bool:
+        """Tell whether files delivered from ``first`` to ``last`` may hold records in range."""
+        start = dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC) - DATE_MARGIN
+        end = dt.datetime.combine(last, dt.time(), tzinfo=dt.UTC) + _DAY + DATE_MARGIN
+        if self.since is not None and end <= self.since:
+            return False
+        return self.until is None or start <= self.until
+
+    @property
+    def is_open(self) -> bool:
+        """Tell whether the range has no bounds at all."""
+        return self.since is None and self.until is None
+
+
+def parse_time(text: str, *, end_of_day: bool = False) -> dt.datetime:
+    """Parse an ISO 8601 date or date-time as UTC, raising ConfigError when it is invalid.
+
+    A date alone means midnight, or the last microsecond of that day with ``end_of_day``, so
+    ``--until 2024-03-01`` includes all of 1 March. A date-time without an offset is UTC.
+    """
+    value = text.strip()
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            day = dt.date.fromisoformat(value)
+            moment = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+            return moment + _DAY - dt.timedelta(microseconds=1) if end_of_day else moment
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError as error:
+        raise ConfigError(
+            f"invalid date or time {text!r}",
+            hint="write an ISO 8601 date or date-time in UTC, e.g. 2024-03-01 or "
+            "2024-03-01T12:30:00Z",
+        ) from error
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
+
+
+def classify(path: Path) -> tuple[LogFormat, bool] | None:
+    """Return the format and compression a file name declares, or None for other files."""
+    name = path.name.lower()
+    for suffix, log_format, compressed in _SUFFIXES:
+        if name.endswith(suffix):
+            return log_format, compressed
+    return None
+
+
+def _date_parts(parts: tuple[str, ...]) -> tuple[int, int | None, int | None] | None:
+    """Return (year, month, day) from the folders after ``CloudTrail/<region>/``."""
+    for index, part in enumerate(parts):
+        if part != "CloudTrail" or index + 2 >= len(parts):
+            continue
+        numbers: list[int] = []
+        for piece in parts[index + 2 : index + 5]:
+            if not re.fullmatch(r"\d{2}|\d{4}", piece):
+                break
+            numbers.append(int(piece))
+        if not numbers or numbers[0] < 1000:
+            continue
+        year = numbers[0]
+        month = numbers[1] if len(numbers) > 1 else None
+        day = numbers[2] if len(numbers) > 2 else None
+        return year, month, day
+    return None
+
+
+def folder_days(path: Path) -> tuple[dt.date, dt.date] | None:
+    """Return the first and last day a dated folder (or a file inside one) can cover."""
+    found = _date_parts(path.parts)
+    if found is None:
+        return None
+    year, month, day = found
+    try:
+        if month is None:
+            return dt.date(year, 1, 1), dt.date(year, 12, 31)
+        if day is None:
+            first = dt.date(year, month, 1)
+            following = dt.date(year + month // 12, month % 12 + 1, 1)
+            return first, following - _DAY
+        exact = dt.date(year, month, day)
+    except ValueError:
+        return None
+    return exact, exact
+
+
+@dataclass
+class Discovery:
+    """The log files found under the hunt's paths, and what was skipped or pruned."""
+
+    files: list[LogFile] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    pruned_folders: int = 0
+    """Dated folders left out because of the time range, without listing their contents."""
+    pruned_files: int = 0
+    """Files in dated folders left out because of the time range."""
+
+
+def _log_file(path: Path, stat: os.stat_result) -> LogFile | None:
+    kind = classify(path)
+    if kind is None:
+        return None
+    days = folder_days(path.parent)
+    day = days[0] if days is not None and days[0] == days[1] else None
+    return LogFile(
+        path=path,
+        size=stat.st_size,
+        mtime_ns=stat.st_mtime_ns,
+        format=kind[0],
+        compressed=kind[1],
+        day=day,
+    )
+
+
+class _Walker:
+    """Walk folders depth first in name order, pruning dated folders outside the range."""
+
+    def __init__(self, time_range: TimeRange, found: Discovery) -> None:
+        self.time_range = time_range
+        self.found = found
+        # Folders already walked, by device and inode, so a symbolic link loop ends.
+        self.visited: set[tuple[int, int]] = set()
+
+    def walk(self, folder: Path) -> Iterator[LogFile]:
+        try:
+            identity = folder.stat()
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except OSError as error:
+            self.found.skipped.append(Skipped(folder, f"cannot list folder: {error.strerror}"))
+            return
+        if (identity.st_dev, identity.st_ino) in self.visited:
+            return
+        self.visited.add((identity.st_dev, identity.st_ino))
+        for entry in entries:
+            path = Path(entry.path)
+            try:
+                if entry.is_dir():
+                    yield from self._folder(path)
+                elif entry.is_file():
+                    log_file = _log_file(path, entry.stat())
+                    if log_file is not None:
+                        yield log_file
+            except OSError as error:
+                self.found.skipped.append(Skipped(path, f"cannot read: {error.strerror}"))
+
+    def _folder(self, path: Path) -> Iterator[LogFile]:
+        if path.name in SKIPPED_FOLDERS:
+            return
+        days = folder_days(path)
+        if days is not None and not self.time_range.keeps_days(*days):
+            self.found.pruned_folders += 1
+            return
+        yield from self.walk(path)
+
+
+def find_log_files(paths: Iterable[Path], time_range: TimeRange | None = None) -> Discovery:
+    """Find the log files under ``paths`` and prune the dated ones outside ``time_range``.
+
+    Raises ConfigError when a path does not exist. A folder without log files and a file
+    whose name is not a log file name are recorded as skipped.
+    """
+    window = time_range or TimeRange()
+    found = Discovery()
+    walker = _Walker(window, found)
+    seen: set[Path] = set()
+    for path in paths:
+        if not path.exists():
+            raise ConfigError(
+                "log path not found",
+                path=path,
+                hint="pass CloudTrail log files or folders of them",
+            )
+        if path.is_dir():
+            before = len(found.files) + found.pruned_files + found.pruned_folders
+            for log_file in walker.walk(path):
+                _add(found, seen, log_file, window)
+            if len(found.files) + found.pruned_files + found.pruned_folders == before:
+                suffixes = ", ".join(LOG_SUFFIXES)
+                found.skipped.append(
+                    Skipped(path, f"folder holds no CloudTrail log files ({suffixes})")
+                )
+            continue
+        named = _log_file(path, path.stat())
+        if named is None:
+            found.skipped.append(
+                Skipped(path, "not a log file name; expected one of " + ", ".join(LOG_SUFFIXES))
+            )
+            continue
+        _add(found, seen, named, window)
+    return found
+
+
+def _add(found: Discovery, seen: set[Path], log_file: LogFile, window: TimeRange) -> None:
+    key = log_file.path.resolve()
+    if key in seen:
+        return
+    seen.add(key)
+    if log_file.day is not None and not window.keeps_days(log_file.day, log_file.day):
+        found.pruned_files += 1
+        return
+    found.files.append(log_file)
+
+
+def precheck(log_file: LogFile) -> str | None:
+    """Return why a file cannot be read, from its first bytes, or None when it may be read."""
+    if log_file.size == 0:
+        return "file is empty"
+    try:
+        with log_file.path.open("rb") as handle:
+            head = handle.read(2)
+    except PermissionError:
+        return "permission denied"
+    except OSError as error:
+        return f"cannot open file: {error.strerror}"
+    if log_file.compressed and head != _GZIP_MAGIC:
+        return "not gzip-compressed, although the name ends in .gz"
+    return None
+
+
+def uncompressed_size(log_file: LogFile) -> int:
+    """Estimate the bytes a file holds once decompressed, for DuckDB's object size limit.
+
+    The last four bytes of a gzip file are the uncompressed size modulo 2**32 (RFC 1952).
+    """
+    if not log_file.compressed:
+        return log_file.size
+    try:
+        with log_file.path.open("rb") as handle:
+            handle.seek(-4, os.SEEK_END)
+            trailer = handle.read(4)
+    except OSError:
+        return log_file.size
+    return int.from_bytes(trailer, "little") if len(trailer) == 4 else log_file.size

@@ -1,0 +1,342 @@
+"""Hunt: run Sigma rules over CloudTrail log files on disk and collect the matching records."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import duckdb
+
+from siemgen.errors import ConfigError, SiemgenError
+from siemgen.hunt.cache import CacheEntry, ParquetCache, parquet_source
+from siemgen.hunt.detections import Detection, compile_rules
+from siemgen.hunt.logs import (
+    Discovery,
+    LogFile,
+    LogFormat,
+    Skipped,
+    TimeRange,
+    find_log_files,
+    precheck,
+)
+from siemgen.hunt.scan import (
+    DATA_ERRORS,
+    BatchResult,
+    FileScan,
+    Hit,
+    Scanner,
+    batches,
+    file_reason,
+    isolate,
+    sql_list,
+    sql_literal,
+)
+from siemgen.hunt.schema import OUTPUT_PATHS, select_columns
+from siemgen.rules import find_rule_files, load_collection
+
+logger = logging.getLogger(__name__)
+
+
+class Progress(Protocol):
+    """Receives how far a scan has got, in bytes of log files."""
+
+    def start(self, total_bytes: int) -> None:
+        """Set the number of bytes the scan will read."""
+
+    def advance(self, scanned_bytes: int) -> None:
+        """Count bytes just scanned."""
+
+
+@dataclass
+class RuleSet:
+    """The rules of a hunt: those that run and those that cannot, with the reason."""
+
+    detections: list[Detection]
+    errors: list[SiemgenError]
+    other_logsources: int
+    """Rules for a log source other than AWS CloudTrail, which a hunt leaves out."""
+
+
+def load_rules(paths: Iterable[Path]) -> RuleSet:
+    """Load and convert the rules under ``paths``; raise ConfigError when there are none."""
+    rule_paths = list(paths)
+    if not find_rule_files(rule_paths):
+        shown = ", ".join(str(path) for path in rule_paths)
+        raise ConfigError(
+            f"no rule files (*.yml, *.yaml) found in {shown}",
+            hint="pass a rule file or folder with --rules",
+        )
+    collection = load_collection(rule_paths)
+    cloudtrail = []
+    others = 0
+    for rule_file in collection.rules:
+        logsource = rule_file.rule.logsource
+        if logsource.product == "aws" and logsource.service == "cloudtrail":
+            cloudtrail.append(rule_file)
+        else:
+            logger.debug("rule %s is for another log source; left out", rule_file.path)
+            others += 1
+    detections, conversion_errors = compile_rules(cloudtrail)
+    errors: list[SiemgenError] = [*collection.errors, *conversion_errors]
+    return RuleSet(detections=detections, errors=errors, other_logsources=others)
+
+
+@dataclass
+class HuntResult:
+    """Everything a hunt found and everything it could not read."""
+
+    detections: list[Detection]
+    hits: list[Hit] = field(default_factory=list)
+    files: list[FileScan] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    pruned_folders: int = 0
+    pruned_files: int = 0
+    cached_files: int = 0
+
+    @property
+    def records(self) -> int:
+        """Return the number of records read."""
+        return sum(scan.records for scan in self.files)
+
+    @property
+    def records_in_range(self) -> int:
+        """Return the number of records read whose eventTime is inside the time range."""
+        return sum(scan.in_range for scan in self.files)
+
+    def rule_counts(self) -> list[tuple[Detection, int]]:
+        """Return each detection with its number of matching records, in detection order."""
+        counts: Counter[int] = Counter(index for hit in self.hits for index in hit.rules)
+        return [(detection, counts[index]) for index, detection in enumerate(self.detections)]
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    # The hunt writes nothing but its output and the cache: no spilling to a temporary folder
+    # and no extension downloads.
+    return duckdb.connect(
+        ":memory:",
+        config={
+            "temp_directory": "",
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+        },
+    )
+
+
+class Hunt:
+    """One hunt: the detections, the time range and the optional cache, over a set of files."""
+
+    def __init__(
+        self,
+        detections: Sequence[Detection],
+        time_range: TimeRange | None = None,
+        cache: Path | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.detections = list(detections)
+        self.time_range = time_range or TimeRange()
+        self.cache = ParquetCache(cache) if cache is not None else None
+        self.progress = progress
+        paths = [path for detection in self.detections for path in detection.paths]
+        self.selection = select_columns([*paths, *OUTPUT_PATHS])
+        self.con = _connect()
+
+    def run(self, paths: Iterable[Path]) -> HuntResult:
+        """Find the log files under ``paths``, scan them and return what matched."""
+        discovery = find_log_files(paths, self.time_range)
+        result = HuntResult(
+            detections=self.detections,
+            skipped=list(discovery.skipped),
+            pruned_folders=discovery.pruned_folders,
+            pruned_files=discovery.pruned_files,
+        )
+        readable = self._precheck(discovery, result)
+        if self.progress is not None:
+            self.progress.start(sum(log_file.size for log_file in readable))
+        scanned = BatchResult()
+        if self.cache is not None:
+            result.warnings.extend(self.cache.warnings)
+            self._scan_with_cache(readable, scanned, result)
+        else:
+            scanner = Scanner(self.con, self.detections, self.selection, self.time_range)
+            advance = self.progress.advance if self.progress is not None else None
+            self._merge(scanner.scan_files(readable, advance), scanned)
+        self._check_absent(readable, scanned)
+        self._collect(readable, scanned, result)
+        if self.cache is not None:
+            self._record_cache(readable, scanned, result)
+        return result
+
+    def _precheck(self, discovery: Discovery, result: HuntResult) -> list[LogFile]:
+        readable = []
+        for log_file in discovery.files:
+            reason = precheck(log_file)
+            if reason is None:
+                readable.append(log_file)
+            else:
+                result.skipped.append(Skipped(log_file.path, reason))
+        return readable
+
+    @staticmethod
+    def _merge(source: BatchResult, target: BatchResult) -> None:
+        target.files.update(source.files)
+        target.failed.update(source.failed)
+
+    def _scan_with_cache(
+        self, files: list[LogFile], scanned: BatchResult, result: HuntResult
+    ) -> None:
+        assert self.cache is not None
+        cached, missing = self.cache.lookup(files, self.selection)
+        self._written: dict[str, Path] = {}
+        self._written_columns = self.cache.widened(missing, self.selection)
+        scanner = Scanner(self.con, self.detections, self._written_columns, self.time_range)
+        for batch in batches(missing):
+            isolate(batch, scanned, lambda part: self._write_and_scan(scanner, part))
+            if self.progress is not None:
+                self.progress.advance(sum(log_file.size for log_file in batch))
+        for group in cached.values():
+            self._scan_cached(group, scanned)
+            result.cached_files += len(group)
+            if self.progress is not None:
+                self.progress.advance(sum(log_file.size for log_file, _ in group))
+
+    def _write_and_scan(self, scanner: Scanner, part: Sequence[LogFile]) -> dict[str, FileScan]:
+        assert self.cache is not None
+        target = self.cache.write(self.con, scanner.json_source(part), part, scanner.selection)
+        for log_file in part:
+            self._written[log_file.name] = target
+        return scanner.run(f"SELECT * FROM read_parquet({sql_literal(str(target))})")
+
+    def _scan_cached(self, group: list[tuple[LogFile, CacheEntry]], scanned: BatchResult) -> None:
+        assert self.cache is not None
+        entries = [entry for _, entry in group]
+        scanner = Scanner(self.con, self.detections, self.selection, self.time_range)
+        found = scanner.run(parquet_source(self.cache.folder, entries))
+        for log_file, entry in group:
+            scan = found.get(entry.name)
+            if scan is None:
+                scan = FileScan(entry.name, records=0, in_range=0, missing={}, empty_records=0)
+            scan.name = log_file.name
+            scan.hits = [_renamed(hit, log_file.name) for hit in scan.hits]
+            scanned.files[log_file.name] = scan
+
+    def _check_absent(self, files: list[LogFile], scanned: BatchResult) -> None:
+        """Find why a file gave no records: an empty Records array, or another JSON shape."""
+        absent = [
+            log_file
+            for log_file in files
+            if log_file.name not in scanned.files and log_file.name not in scanned.failed
+        ]
+        for log_file in absent:
+            if log_file.format is LogFormat.LINES:
+                scanned.files[log_file.name] = FileScan(log_file.name, 0, 0, {}, 0)
+                continue
+            reason = self._shape_problem(log_file)
+            if reason is None:
+                scanned.files[log_file.name] = FileScan(log_file.name, 0, 0, {}, 0)
+            else:
+                scanned.failed[log_file.name] = reason
+
+    def _shape_problem(self, log_file: LogFile) -> str | None:
+        query = (
+            "SELECT json_type(json), json_type(json, '$.Records') "
+            f"FROM read_json_objects({sql_list([log_file.name])}, format = 'unstructured')"
+        )
+        try:
+            rows = self.con.execute(query).fetchall()
+        except DATA_ERRORS as error:
+            return file_reason(" ".join(str(error).split()), log_file.name)
+        for top, records in rows:
+            if top != "OBJECT":
+                return (
+                    f"not a CloudTrail log file: the JSON is {_json_kind(top)}, not an object "
+                    'with a "Records" array'
+                )
+            if records != "ARRAY":
+                found = "missing" if records is None else f"{_json_kind(records)}, not an array"
+                return f'not a CloudTrail log file: "Records" is {found}'
+        return None
+
+    def _collect(self, files: list[LogFile], scanned: BatchResult, result: HuntResult) -> None:
+        for log_file in files:
+            reason = scanned.failed.get(log_file.name)
+            if reason is not None:
+                result.skipped.append(Skipped(log_file.path, reason))
+                continue
+            scan = scanned.files[log_file.name]
+            if scan.records and scan.empty_records == scan.records:
+                result.skipped.append(
+                    Skipped(
+                        log_file.path,
+                        f"no CloudTrail records: none of its {scan.records} records has "
+                        "eventTime, eventID, eventSource or eventName",
+                    )
+                )
+                continue
+            if scan.missing:
+                lacking = ", ".join(
+                    f"{count} {'lacks' if count == 1 else 'lack'} {raw}"
+                    for raw, count in sorted(scan.missing.items())
+                )
+                result.warnings.append(
+                    f"{log_file.path}: of {scan.records} records, {lacking}; "
+                    "they were scanned anyway"
+                )
+            result.files.append(scan)
+            result.hits.extend(scan.hits)
+        result.hits.sort(key=lambda hit: (hit.event_time or "", hit.event_id or "", hit.file))
+
+    def _record_cache(self, files: list[LogFile], scanned: BatchResult, result: HuntResult) -> None:
+        assert self.cache is not None
+        good = {scan.name: scan for scan in result.files}
+        for log_file in files:
+            target = self._written.get(log_file.name)
+            scan = good.get(log_file.name)
+            if target is not None and scan is not None:
+                self.cache.record(log_file, target, self._written_columns, scan.records)
+        self.cache.save()
+
+
+_JSON_KINDS = {
+    "ARRAY": "an array",
+    "OBJECT": "an object",
+    "VARCHAR": "a string",
+    "BOOLEAN": "a boolean",
+    "NULL": "null",
+}
+
+
+def _json_kind(duckdb_json_type: object) -> str:
+    """Return a DuckDB ``json_type`` result in JSON's own words."""
+    name = str(duckdb_json_type)
+    return _JSON_KINDS.get(name, "a number" if name in ("BIGINT", "UBIGINT", "DOUBLE") else name)
+
+
+def _renamed(hit: Hit, name: str) -> Hit:
+    if hit.file == name:
+        return hit
+    values = dict(hit.__dict__)
+    values["file"] = name
+    return Hit(**values)
+
+
+def hunt(
+    paths: Iterable[Path],
+    rules: Iterable[Path] = (Path("sigma"),),
+    time_range: TimeRange | None = None,
+    cache: Path | None = None,
+    progress: Progress | None = None,
+) -> tuple[RuleSet, HuntResult]:
+    """Run the rules under ``rules`` over the CloudTrail logs under ``paths``."""
+    rule_set = load_rules(rules)
+    if not rule_set.detections:
+        raise SiemgenError(
+            f"none of the {len(rule_set.errors)} rules can run in a hunt",
+            hint="fix the rule errors listed above",
+        )
+    runner = Hunt(rule_set.detections, time_range, cache, progress)
+    return rule_set, runner.run(paths)

@@ -1,0 +1,321 @@
+"""`siemgen hunt` end to end: CloudTrail logs in the S3 layout, the project's rules, every format."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from siemgen.cli import app
+from siemgen.hunt import hunt
+
+from paths import CANONICAL, RULES
+
+DATA = Path(__file__).resolve().parent / "data" / "hunt"
+CANONICAL_TITLE = "AWS IAM Policy Changed"
+
+
+def events(name: str) -> list[dict[str, Any]]:
+    data = json.loads((DATA / name).read_text(encoding="utf-8"))
+    return [event["record"] for event in data["events"]]
+
+
+PLANTED = events("planted.json")
+NOISE = events("noise.json")
+
+
+def by_name(records: list[dict[str, Any]], event_name: str) -> dict[str, Any]:
+    return next(record for record in records if record["eventName"] == event_name)
+
+
+def write_log(folder: Path, name: str, records: list[dict[str, Any]]) -> Path:
+    """Write records as CloudTrail delivers them: gzip JSON with one Records array."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        json.dump({"Records": records}, handle)
+    return path
+
+
+def trail_folder(root: Path, account: str, region: str, day: str, org: str | None = None) -> Path:
+    base = root / "AWSLogs"
+    if org is not None:
+        base = base / org
+    return base / account / "CloudTrail" / region / day.replace("-", "/")
+
+
+def log_name(account: str, region: str, stamp: str, unique: str) -> str:
+    return f"{account}_CloudTrail_{region}_{stamp}_{unique}.json.gz"
+
+
+@pytest.fixture
+def bucket(tmp_path: Path) -> Path:
+    """A local copy of a CloudTrail bucket: one account trail, one organization trail."""
+    root = tmp_path / "bucket"
+    account = "111122223333"
+    day_one = trail_folder(root, account, "us-east-1", "2026-11-02")
+    write_log(
+        day_one,
+        log_name(account, "us-east-1", "20261102T1020Z", "A1B2C3D4E5F6A7B8"),
+        [by_name(NOISE, "DescribeInstances"), by_name(PLANTED, "PutUserPolicy")],
+    )
+    write_log(
+        day_one,
+        log_name(account, "us-east-1", "20261102T1105Z", "B1B2C3D4E5F6A7B8"),
+        [
+            by_name(NOISE, "AssumeRole"),
+            by_name(NOISE, "Decrypt"),
+            by_name(PLANTED, "AttachRolePolicy"),
+            by_name(NOISE, "GetRole"),
+        ],
+    )
+    write_log(
+        trail_folder(root, account, "eu-west-1", "2026-11-02"),
+        log_name(account, "eu-west-1", "20261102T1010Z", "C1B2C3D4E5F6A7B8"),
+        [by_name(NOISE, "CreatePolicy")],
+    )
+    write_log(
+        trail_folder(root, account, "us-east-1", "2026-11-03"),
+        log_name(account, "us-east-1", "20261103T0935Z", "D1B2C3D4E5F6A7B8"),
+        [by_name(NOISE, "ListPolicies"), by_name(NOISE, "CreateLogStream")],
+    )
+    # Logged at 23:59:58 and delivered after midnight, so it sits in the next day's folder.
+    write_log(
+        trail_folder(root, account, "us-east-1", "2026-11-04"),
+        log_name(account, "us-east-1", "20261104T0005Z", "E1B2C3D4E5F6A7B8"),
+        [
+            by_name(PLANTED, "DeleteGroupPolicy"),
+            by_name(PLANTED, "DetachUserPolicy"),
+            by_name(NOISE, "GetBucketAcl"),
+        ],
+    )
+    member = "444455556666"
+    write_log(
+        trail_folder(root, member, "us-east-1", "2026-11-03", org="o-exampleorg1"),
+        log_name(member, "us-east-1", "20261103T0850Z", "F1B2C3D4E5F6A7B8"),
+        [by_name(PLANTED, "CreatePolicyVersion")],
+    )
+    # Digest and Insights files are not event logs; a decoy event in them must not be read.
+    decoy = dict(by_name(PLANTED, "PutUserPolicy"), eventID="decoy-in-digest-folder")
+    write_log(
+        root / "AWSLogs" / account / "CloudTrail-Digest" / "us-east-1" / "2026" / "11" / "02",
+        f"{account}_CloudTrail-Digest_us-east-1_trail_us-east-1_20261102T1020Z.json.gz",
+        [decoy],
+    )
+    write_log(
+        root / "AWSLogs" / account / "CloudTrail-Insight" / "us-east-1" / "2026" / "11" / "02",
+        f"{account}_CloudTrail-Insight_us-east-1_20261102T1020Z_X1.json.gz",
+        [dict(decoy, eventID="decoy-in-insight-folder")],
+    )
+    return root
+
+
+def planted_ids() -> set[str]:
+    return {record["eventID"] for record in PLANTED}
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(app, ["hunt", *args])
+
+
+def test_hunt_finds_exactly_planted_events(bucket: Path) -> None:
+    rule_set, result = hunt([bucket], rules=[RULES])
+    found = {hit.event_id for hit in result.hits}
+    assert found == planted_ids()
+    assert result.skipped == []
+    assert result.warnings == []
+    assert len(result.files) == 6
+    assert result.records == len(PLANTED) + len(NOISE)
+    titles = {result.detections[index].title for hit in result.hits for index in hit.rules}
+    assert titles == {CANONICAL_TITLE}
+
+
+def test_hunt_reports_hit_fields(bucket: Path) -> None:
+    _, result = hunt([bucket], rules=[CANONICAL])
+    planted = by_name(PLANTED, "AttachRolePolicy")
+    hit = next(hit for hit in result.hits if hit.event_id == planted["eventID"])
+    assert hit.event_time == planted["eventTime"]
+    assert hit.event_source == "iam.amazonaws.com"
+    assert hit.event_name == "AttachRolePolicy"
+    assert hit.region == "us-east-1"
+    assert hit.source_ip == "198.51.100.7"
+    assert hit.identity == planted["userIdentity"]["arn"]
+    assert hit.account == "111122223333"
+    assert hit.file.endswith("B1B2C3D4E5F6A7B8.json.gz")
+
+
+def test_hunt_sorts_hits_by_event_time(bucket: Path) -> None:
+    _, result = hunt([bucket], rules=[CANONICAL])
+    times = [hit.event_time for hit in result.hits]
+    assert times == sorted(record["eventTime"] for record in PLANTED)
+
+
+def test_hunt_counts_hits_per_rule(bucket: Path) -> None:
+    _, result = hunt([bucket], rules=[RULES])
+    counts = {detection.title: count for detection, count in result.rule_counts()}
+    assert counts[CANONICAL_TITLE] == len(PLANTED)
+    assert sum(counts.values()) == len(PLANTED)
+    assert len(counts) == len(list(RULES.rglob("*.yml")))
+
+
+def test_hunt_reads_plain_json_and_json_lines(tmp_path: Path) -> None:
+    put, attach, delete = PLANTED[0], PLANTED[1], PLANTED[3]
+    (tmp_path / "export.json").write_text(json.dumps({"Records": [put, NOISE[0]]}, indent=2))
+    (tmp_path / "lines.jsonl").write_text(json.dumps(attach) + "\n" + json.dumps(NOISE[1]) + "\n")
+    with gzip.open(tmp_path / "more.ndjson.gz", "wt", encoding="utf-8") as handle:
+        handle.write(json.dumps(delete) + "\n")
+    (tmp_path / "notes.txt").write_text("not a log file")
+    _, result = hunt([tmp_path], rules=[CANONICAL])
+    assert {hit.event_id for hit in result.hits} == {
+        put["eventID"],
+        attach["eventID"],
+        delete["eventID"],
+    }
+    assert result.records == 5
+    assert result.skipped == []
+
+
+def test_hunt_reads_a_file_named_directly(bucket: Path) -> None:
+    path = next(bucket.rglob("*E1B2C3D4E5F6A7B8.json.gz"))
+    _, result = hunt([path], rules=[CANONICAL])
+    assert {hit.event_name for hit in result.hits} == {"DeleteGroupPolicy", "DetachUserPolicy"}
+
+
+def test_hunt_reads_each_file_once(bucket: Path) -> None:
+    path = next(bucket.rglob("*A1B2C3D4E5F6A7B8.json.gz"))
+    _, result = hunt([bucket, path], rules=[CANONICAL])
+    assert len(result.hits) == len(PLANTED)
+
+
+def test_cli_jsonl_lists_matches(bucket: Path) -> None:
+    result = run(str(bucket), "--rules", str(RULES))
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {line["eventID"] for line in lines} == planted_ids()
+    first = lines[0]
+    assert first["rule"] == CANONICAL_TITLE
+    assert first["rule_id"] == "7b6a2a8d-f9e4-4c1b-9d5a-3e8f1c2b4a60"
+    assert first["level"] == "medium"
+    assert first["eventName"] == "PutUserPolicy"
+    assert first["userIdentity"]["userName"] == "alice"
+
+
+def test_cli_prints_summary_on_stderr(bucket: Path) -> None:
+    result = run(str(bucket), "--rules", str(RULES))
+    assert result.exit_code == 0
+    lines = result.stderr.splitlines()
+    assert f"5  {CANONICAL_TITLE} (medium)" in lines
+    assert "13 records in 6 files; 5 matching records" in lines
+    assert not any(line.startswith("warning:") for line in lines)
+
+
+def test_cli_table_format(bucket: Path) -> None:
+    result = run(str(bucket), "--rules", str(CANONICAL), "--format", "table")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["rule", "level", "time", "event", "identity", "source", "IP", "region"]
+    assert len(lines) == 1 + len(PLANTED)
+    put = by_name(PLANTED, "PutUserPolicy")
+    row = lines[1]
+    assert row.startswith(CANONICAL_TITLE)
+    for cell in ("medium", put["eventTime"], "iam:PutUserPolicy", put["userIdentity"]["arn"]):
+        assert cell in row
+    assert row.split()[-2:] == ["203.0.113.24", "us-east-1"]
+
+
+def test_cli_csv_format(bucket: Path) -> None:
+    result = run(str(bucket), "--rules", str(CANONICAL), "-f", "csv")
+    assert result.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert {row["event_id"] for row in rows} == planted_ids()
+    assert {row["rule"] for row in rows} == {CANONICAL_TITLE}
+
+
+def test_cli_json_format(bucket: Path) -> None:
+    result = run(str(bucket), "--rules", str(RULES), "-f", "json")
+    assert result.exit_code == 0
+    document = json.loads(result.stdout)
+    assert {hit["eventID"] for hit in document["hits"]} == planted_ids()
+    assert document["files"] == 6
+    assert document["records"] == 13
+    assert document["skipped"] == []
+    counts = {rule["rule"]: rule["hits"] for rule in document["rules"]}
+    assert counts[CANONICAL_TITLE] == 5
+
+
+def test_cli_writes_output_file(bucket: Path, tmp_path: Path) -> None:
+    target = tmp_path / "hits.jsonl"
+    result = run(str(bucket), "--rules", str(CANONICAL), "-o", str(target))
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    lines = target.read_text(encoding="utf-8").splitlines()
+    assert {json.loads(line)["eventID"] for line in lines} == planted_ids()
+
+
+def test_cli_no_hits_exits_zero(bucket: Path) -> None:
+    noise_only = bucket / "AWSLogs" / "111122223333" / "CloudTrail" / "eu-west-1"
+    result = run(str(noise_only), "--rules", str(CANONICAL))
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert "1 of 1 rules matched nothing" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "xml"], "unknown output format 'xml'"),
+        (["--since", "yesterday"], "invalid date or time 'yesterday'"),
+        (["--since", "2026-11-04", "--until", "2026-11-02"], "is later than --until"),
+        (["--rules", "no-such-folder"], "rule path not found"),
+    ],
+)
+def test_cli_usage_errors_exit_two(bucket: Path, args: list[str], message: str) -> None:
+    result = run(str(bucket), "--rules", str(CANONICAL), *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_cli_missing_log_path_exits_two(tmp_path: Path) -> None:
+    result = run(str(tmp_path / "absent"), "--rules", str(CANONICAL))
+    assert result.exit_code == 2
+    assert "log path not found" in result.stderr
+
+
+def test_cli_output_folder_missing_exits_two(bucket: Path, tmp_path: Path) -> None:
+    result = run(str(bucket), "--rules", str(CANONICAL), "-o", str(tmp_path / "no" / "x.json"))
+    assert result.exit_code == 2
+    assert "--output" in result.stderr
+
+
+def test_cli_rule_error_exits_one(bucket: Path, tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "canonical.yml").write_text(CANONICAL.read_text(encoding="utf-8"), encoding="utf-8")
+    (rules / "broken.yml").write_text("title: [unclosed\n", encoding="utf-8")
+    result = run(str(bucket), "--rules", str(rules))
+    assert result.exit_code == 1
+    assert "warning: rule skipped:" in result.stderr
+    assert "broken.yml" in result.stderr
+    assert len(result.stdout.splitlines()) == len(PLANTED)
+
+
+def test_cli_leaves_other_logsources_out(bucket: Path, tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "canonical.yml").write_text(CANONICAL.read_text(encoding="utf-8"), encoding="utf-8")
+    windows = CANONICAL.read_text(encoding="utf-8").replace(
+        "    product: aws\n    service: cloudtrail", "    product: windows\n    service: security"
+    )
+    (rules / "windows.yml").write_text(
+        windows.replace("7b6a2a8d-f9e4-4c1b-9d5a-3e8f1c2b4a60", "0f0e0d0c-0b0a-4909-8807-060504030201"),
+        encoding="utf-8",
+    )
+    result = run(str(bucket), "--rules", str(rules))
+    assert result.exit_code == 0, result.stderr
+    assert "1 rules for other log sources left out" in result.stderr
