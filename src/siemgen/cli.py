@@ -142,9 +142,11 @@ def list_targets() -> None:
 
 def _register_commands() -> None:
     from siemgen.commands.check import check_command
+    from siemgen.commands.hunt import hunt_command
     from siemgen.commands.test import test_command
 
     app.command("check")(check_command)
+    app.command("hunt")(hunt_command)
     app.command("test")(test_command)
 
 
