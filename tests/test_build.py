@@ -139,3 +139,27 @@ def test_package_failure_drops_only_the_failing_rule(tmp_path: Path) -> None:
     alarms = (tmp_path / "dist" / "aws" / "cis-alarms.yaml").read_text(encoding="utf-8")
     assert any("b.yml" in str(error) for error in result.errors)
     assert alarms.count("IAMPolicyEventCount") >= 1
+
+
+def test_output_inside_rules_folder_is_not_read(
+    tmp_path: Path, write_rule: Callable[..., Path]
+) -> None:
+    rule = write_rule("inside")
+    out = rule.parent / "dist"
+    assert build([rule.parent], out).ok
+    second = build([rule.parent], out)
+    assert second.ok, [str(error) for error in second.errors]
+    assert len(second.collection.rules) == 1
+
+
+def test_removed_outputs_leave_no_empty_folders(
+    tmp_path: Path, write_rule: Callable[..., Path]
+) -> None:
+    rule = write_rule("lonely")
+    out = tmp_path / "dist"
+    build([rule.parent], out)
+    assert (out / "splunk" / "app").is_dir()
+    rule.unlink()
+    build([rule.parent], out)
+    assert not (out / "splunk").exists()
+    assert not (out / "athena").exists()

@@ -332,3 +332,13 @@ def test_failing_rule_test_points_at_its_group(repo: Path, output_format: str) -
     status, output = check("--format", output_format)
     assert status == 1
     assert (TESTS, line) in locations(output_format, output)
+
+
+def test_junit_stays_well_formed_with_control_characters() -> None:
+    from siemgen.findings import Finding, to_junit
+
+    finding = Finding("a.yml", 3, "test", "athena", "record \x01 \x1b[31mred", detail="x\x00y")
+    suite = ElementTree.fromstring(to_junit([finding], 1, ["a.yml"]))
+    failure = suite.find("testcase/failure")
+    assert failure is not None
+    assert "\ufffd" in (failure.text or "")

@@ -132,12 +132,35 @@ def build(
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FINDINGS)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from siemgen import __version__
+
+        typer.echo(f"siemgen {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _main_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Build Sigma rules into tested Splunk, Elastic and Athena content with pages."""
+
+
 @app.command("targets")
 def list_targets() -> None:
     """List the targets and output formats that siemgen builds."""
     for target in all_targets():
         formats = ", ".join(f"{f.name} ({f.suffix})" for f in target.formats)
         typer.echo(f"{target.name}\t{target.title}\t{formats}")
+    typer.echo(
+        "cloudwatch\tCIS CloudWatch filter\tin dist/aws/cis-alarms.yaml, tested by siemgen test"
+    )
 
 
 def _register_commands() -> None:

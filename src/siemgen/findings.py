@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -106,6 +107,14 @@ def to_github(findings: list[Finding], rule_count: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+# XML 1.0 forbids these characters even when escaped; a record's reason may carry them.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_text(text: str) -> str:
+    return _XML_INVALID.sub("\ufffd", text)
+
+
 def _describe(finding: Finding) -> str:
     text = f"{finding.location()}: [{finding.code}] {finding.message}"
     return text + (f"\n{finding.detail}" if finding.detail else "")
@@ -122,7 +131,7 @@ def to_junit(findings: list[Finding], rule_count: int, checked: Iterable[str]) -
             found = [f for f in findings if f.path == path and f.stage == stage]
             if stage == "drift" and not found:
                 continue
-            case = ElementTree.SubElement(suite, "testcase", classname=path, name=stage)
+            case = ElementTree.SubElement(suite, "testcase", classname=_xml_text(path), name=stage)
             cases += 1
             errors = [f for f in found if f.severity == "error"]
             if errors:
@@ -130,14 +139,10 @@ def to_junit(findings: list[Finding], rule_count: int, checked: Iterable[str]) -
                 failure = ElementTree.SubElement(
                     case,
                     "failure",
-                    message="; ".join(f.message for f in errors)[:1000],
-                    type=errors[0].code,
+                    message=_xml_text("; ".join(f.message for f in errors)[:1000]),
+                    type=_xml_text(errors[0].code),
                 )
-                failure.text = "\n".join(
-                    f"{f.location()}: [{f.code}] {f.message}"
-                    + (f"\n{f.detail}" if f.detail else "")
-                    for f in errors
-                )
+                failure.text = _xml_text("\n".join(_describe(f) for f in errors))
     suite.set("tests", str(cases))
     suite.set("failures", str(failures))
     suite.set("errors", "0")

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from siemgen.errors import ConfigError, OutputError
+from siemgen.rules import OUTPUT_MANIFEST
 
 logger = logging.getLogger(__name__)
 
-MANIFEST = ".siemgen-manifest.json"
+MANIFEST = OUTPUT_MANIFEST
 
 
 def _digest(data: bytes) -> str:
@@ -78,6 +79,16 @@ class OutputTree:
                 path=self.manifest_path,
                 hint="delete the output folder and build again",
             ) from error
+
+    def _remove_empty_folders(self, folder: Path) -> None:
+        """Remove ``folder`` and its parents up to the output root while they are empty."""
+        root = self.root.resolve()
+        while folder.resolve() != root and root in folder.resolve().parents:
+            try:
+                folder.rmdir()
+            except OSError:
+                return
+            folder = folder.parent
 
     def resolve(self, relative: str) -> Path:
         """Return the absolute path of an output file, rejecting paths that leave the folder."""
@@ -163,6 +174,7 @@ class OutputTree:
             if _digest(path.read_bytes()) == digest:
                 path.unlink()
                 report.removed.append(relative)
+                self._remove_empty_folders(path.parent)
             else:
                 logger.warning("kept %s: it was changed after siemgen wrote it", path)
                 report.kept.append(relative)

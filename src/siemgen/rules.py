@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RULE_SUFFIXES = (".yml", ".yaml")
+# The file siemgen.output writes into every output folder.
+OUTPUT_MANIFEST = ".siemgen-manifest.json"
 # Rule files are untrusted input; a real Sigma rule is a few kilobytes.
 MAX_RULE_BYTES = 2 * 1024 * 1024
 # Nesting deeper than this is not a plausible rule and would exhaust the recursion limit.
@@ -86,9 +88,14 @@ def find_rule_files(paths: Iterable[Path]) -> list[Path]:
     found: set[Path] = set()
     for path in paths:
         if path.is_dir():
+            # A siemgen output folder (it has a manifest) holds generated YAML, not rules.
+            outputs = {manifest.parent for manifest in path.rglob(OUTPUT_MANIFEST)}
             for candidate in path.rglob("*"):
-                if candidate.suffix in RULE_SUFFIXES and candidate.is_file():
-                    found.add(candidate)
+                if candidate.suffix not in RULE_SUFFIXES or not candidate.is_file():
+                    continue
+                if outputs and any(parent in outputs for parent in candidate.parents):
+                    continue
+                found.add(candidate)
         elif path.is_file():
             found.add(path)
         else:
