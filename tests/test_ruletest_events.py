@@ -192,3 +192,15 @@ def test_non_utf8_rejected(tmp_path: Path) -> None:
     with pytest.raises(TestFileError) as caught:
         load_tests(path)
     assert caught.value.problems == ["file is not valid UTF-8 (byte 12)"]
+
+
+def test_deeply_nested_json_is_rejected(tmp_path: Path) -> None:
+    from siemgen.ruletest.events import MAX_JSON_DEPTH, _read_json
+
+    path = tmp_path / "deep.tests.json"
+    path.write_text("[" * 2000 + "]" * 2000, encoding="utf-8")
+    with pytest.raises(TestFileError, match="nested too deeply|levels deep"):
+        _read_json(path)
+    path.write_text("[" * (MAX_JSON_DEPTH + 5) + "]" * (MAX_JSON_DEPTH + 5), encoding="utf-8")
+    with pytest.raises(TestFileError, match="levels deep"):
+        _read_json(path)

@@ -129,13 +129,45 @@ def _read_json(path: Path) -> Any:
     except UnicodeDecodeError as error:
         raise TestFileError(path, [f"file is not valid UTF-8 (byte {error.start})"]) from error
     try:
-        return json.loads(text, object_pairs_hook=_reject_duplicate_keys)
+        data = json.loads(text, object_pairs_hook=_reject_duplicate_keys)
+    except RecursionError as error:
+        raise TestFileError(path, ["JSON nested too deeply to read"]) from error
     except json.JSONDecodeError as error:
         raise TestFileError(
             path, [f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}"]
         ) from error
     except ValueError as error:
         raise TestFileError(path, [f"invalid JSON: {error}"]) from error
+    depth = _json_depth(data)
+    if depth > MAX_JSON_DEPTH:
+        raise TestFileError(
+            path,
+            [f"JSON nests {depth} levels deep, more than the limit of {MAX_JSON_DEPTH}"],
+        )
+    return data
+
+
+# CloudTrail records nest a few levels; the engines walk records recursively.
+MAX_JSON_DEPTH = 64
+
+
+def _json_depth(data: Any) -> int:
+    """Return how deeply lists and objects nest in parsed JSON, without recursion."""
+    deepest = 0
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: list[Any] = list(value.values())
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if depth > MAX_JSON_DEPTH:
+            return depth
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 class _Validator:
