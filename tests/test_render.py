@@ -19,7 +19,7 @@ def test_markdown_text_escapes_html_and_markup() -> None:
 
 
 def test_markdown_text_keeps_template_syntax_literal() -> None:
-    assert markdown_text("{{ 7*7 }}") == "{{ 7\\*7 }}"
+    assert markdown_text("{{ 7*7 }}") == "{&#123; 7\\*7 }}"
 
 
 def test_fenced_outgrows_backtick_runs() -> None:
@@ -45,3 +45,14 @@ def test_link_numbers_follow_first_use() -> None:
     assert links("https://a") == 2
     assert links("https://b") == 1
     assert links.items() == [(1, "https://b"), (2, "https://a")]
+
+
+def test_hugo_shortcodes_cannot_start() -> None:
+    assert "{{" not in markdown_text("{{% readfile x %}} {{< y >}}")
+    block = fenced("{{% readfile x %}} {{< y >}} {{ plain }}", "yaml")
+    assert "{{%" not in block
+    assert "{{<" not in block
+    assert "{{ plain }}" in block
+    assert block.replace("\u200b", "") == fenced("{{ plain }}", "yaml").replace(
+        "{{ plain }}", "{{% readfile x %}} {{< y >}} {{ plain }}"
+    )

@@ -14,6 +14,7 @@ import yaml
 from siemgen.locations import DEFAULT_TEMPLATES
 
 _URL = re.compile(r"https?://[^\s<>\"'`\\\x00-\x1f\x7f]+")
+_SHORTCODE_OPEN = re.compile(r"\{\{([<%])")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>&|#!~])")
 
 
@@ -27,7 +28,10 @@ def markdown_text(value: object) -> str:
     text = " ".join(str(value).split())
     escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
     # A backslash does not stop an HTML parser, so the two HTML characters become entities.
-    return escaped.replace("\\&", "&amp;").replace("\\<", "&lt;").replace("\\>", "&gt;")
+    escaped = escaped.replace("\\&", "&amp;").replace("\\<", "&lt;").replace("\\>", "&gt;")
+    # Hugo, which sites built from pages like these use, expands {{< >}} and {{% %}}
+    # shortcodes; an entity for the second brace shows the same text without starting one.
+    return escaped.replace("{{", "{&#123;")
 
 
 def code_span(value: object) -> str:
@@ -41,7 +45,9 @@ def code_span(value: object) -> str:
 
 def fenced(value: object, language: str = "") -> str:
     """Put text in a fenced code block whose fence is longer than any backtick run inside."""
-    text = str(value).rstrip("\n")
+    # Hugo expands shortcodes inside code blocks too, and entities show as typed there, so a
+    # zero-width space splits the opening braces of {{< and {{% (a visible change of nothing).
+    text = _SHORTCODE_OPEN.sub("{\u200b{\\1", str(value).rstrip("\n"))
     longest = max((len(run) for run in re.findall(r"`{3,}", text)), default=2)
     fence = "`" * (longest + 1)
     return f"{fence}{language}\n{text}\n{fence}"
