@@ -164,7 +164,7 @@ def _run(
             hint="pass a file path in an existing folder to --output",
         )
 
-    rule_set = load_rules(rules or [Path("sigma")])
+    rule_set = load_rules(rules or [Path("sigma")], cache)
     for error in rule_set.errors:
         typer.echo(f"warning: rule skipped: {error}", err=True)
     if not rule_set.detections:

@@ -20,9 +20,9 @@ from typing import Any
 
 import duckdb
 
-from siemgen.errors import ConfigError
+from siemgen.errors import ConfigError, OutputError
 from siemgen.hunt.logs import LogFile
-from siemgen.hunt.scan import sql_literal
+from siemgen.hunt.scan import FileScan, sql_literal
 from siemgen.hunt.schema import Selection, selection_from_structure
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,9 @@ class CacheEntry:
     columns: str
     """The ``from_json`` structure the Parquet file was written with, as canonical JSON."""
     records: int
+    missing: dict[str, int]
+    """Raw name of each required field to the number of the file's records that lack it."""
+    empty_records: int
 
 
 def file_key(log_file: LogFile) -> str:
@@ -60,8 +63,18 @@ class ParquetCache:
             raise ConfigError(
                 "cache path is not a folder", path=folder, hint="pass a folder for --cache"
             )
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(
+                f"cannot create the cache folder: {error.strerror or error}",
+                path=folder,
+                hint="pass a writable folder for --cache",
+            ) from error
         self.folder = folder
         self.entries: dict[str, CacheEntry] = {}
+        self.contents: dict[str, list[str]] = {}
+        """Parquet file name to the names of the log files whose records it holds."""
         self.warnings: list[str] = []
         self._load()
 
@@ -75,11 +88,13 @@ class ParquetCache:
                 raise ValueError(f"manifest version {data.get('version')!r}")
             for key, item in data["files"].items():
                 self.entries[key] = CacheEntry(key=key, **item)
+            self.contents = {str(name): list(names) for name, names in data["parquet"].items()}
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             self.warnings.append(
                 f"{path}: cache manifest is unreadable ({error}); the logs are read again"
             )
             self.entries = {}
+            self.contents = {}
 
     def lookup(
         self, files: Iterable[LogFile], selection: Selection
@@ -137,8 +152,11 @@ class ParquetCache:
         files: Sequence[LogFile],
         selection: Selection,
     ) -> Path:
-        """Copy the records of ``source`` to a new Parquet file; DuckDB errors propagate."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        """Copy the records of ``source`` to a new Parquet file.
+
+        DuckDB errors from reading the log files propagate. A failure to write the Parquet
+        file raises OutputError, so it is not taken for an unreadable log file.
+        """
         target = self.folder / self.parquet_name(files, selection)
         partial = target.with_name(target.name + ".partial")
         try:
@@ -146,11 +164,26 @@ class ParquetCache:
                 f"COPY ({source}) TO {sql_literal(str(partial))} (FORMAT parquet, COMPRESSION zstd)"
             )
             partial.replace(target)
+            self.contents[target.name] = [log_file.name for log_file in files]
+        except duckdb.Error as error:
+            if str(partial) in str(error):
+                raise OutputError(
+                    f"cannot write the cache: {' '.join(str(error).split())}",
+                    path=partial,
+                    hint="pass a writable folder with free space to --cache",
+                ) from error
+            raise
+        except OSError as error:
+            raise OutputError(
+                f"cannot write the cache: {error.strerror or error}", path=target
+            ) from error
         finally:
             partial.unlink(missing_ok=True)
         return target
 
-    def record(self, log_file: LogFile, parquet: Path, selection: Selection, records: int) -> None:
+    def record(
+        self, log_file: LogFile, parquet: Path, selection: Selection, scan: FileScan
+    ) -> None:
         """Point the manifest entry of one log file at the Parquet file that holds it."""
         key = file_key(log_file)
         self.entries[key] = CacheEntry(
@@ -159,16 +192,33 @@ class ParquetCache:
             name=log_file.name,
             parquet=parquet.name,
             columns=selection.key(),
-            records=records,
+            records=scan.records,
+            missing=dict(scan.missing),
+            empty_records=scan.empty_records,
         )
 
     def save(self) -> None:
-        """Write the manifest atomically and delete Parquet files no entry refers to."""
+        """Write the manifest atomically and delete Parquet files no entry refers to.
+
+        Raises OutputError when the folder cannot be written.
+        """
+        try:
+            self._save()
+        except OSError as error:
+            raise OutputError(
+                f"cannot write the cache manifest: {error.strerror or error}",
+                path=self.folder / MANIFEST,
+                hint="pass a writable folder to --cache",
+            ) from error
+
+    def _save(self) -> None:
         latest: dict[str, CacheEntry] = {}
         # A file rewritten in place gets a new key; keep only its newest entry.
         for entry in self.entries.values():
             latest[entry.path] = entry
         self.entries = {entry.key: entry for entry in latest.values()}
+        used = {entry.parquet for entry in self.entries.values()}
+        self.contents = {name: names for name, names in self.contents.items() if name in used}
         data: dict[str, Any] = {
             "version": MANIFEST_VERSION,
             "files": {
@@ -178,9 +228,12 @@ class ParquetCache:
                     "parquet": entry.parquet,
                     "columns": entry.columns,
                     "records": entry.records,
+                    "missing": entry.missing,
+                    "empty_records": entry.empty_records,
                 }
                 for key, entry in sorted(self.entries.items())
             },
+            "parquet": {name: sorted(names) for name, names in sorted(self.contents.items())},
         }
         self.folder.mkdir(parents=True, exist_ok=True)
         partial = self.folder / (MANIFEST + ".partial")
@@ -188,7 +241,6 @@ class ParquetCache:
         partial.replace(self.folder / MANIFEST)
         # NOTE: two hunts sharing one cache folder at the same time can drop each other's
         # entries, because each writes the whole manifest; the logs are then read again.
-        used = {entry.parquet for entry in self.entries.values()}
         for path in self.folder.iterdir():
             if _PARQUET_NAME.fullmatch(path.name) and path.name not in used:
                 path.unlink(missing_ok=True)
@@ -202,17 +254,24 @@ def _covers(columns: str, selection: Selection) -> bool:
     return cached.covers(selection)
 
 
-def parquet_source(folder: Path, entries: Sequence[CacheEntry]) -> str:
-    """Return SQL that yields the cached records of ``entries``, which share one column set."""
-    parquet_files = sorted({entry.parquet for entry in entries})
-    paths = ", ".join(sql_literal(str(folder / name)) for name in parquet_files)
-    wanted = ", ".join(
-        f"({sql_literal(str(folder / entry.parquet))}, {sql_literal(entry.name)})"
-        for entry in entries
-    )
-    return (
-        "SELECT cached.* EXCLUDE (filename) "
-        f"FROM read_parquet([{paths}], filename = true) AS cached "
-        f"SEMI JOIN (VALUES {wanted}) AS wanted(parquet, source) "
-        "ON cached.filename = wanted.parquet AND cached.source_file = wanted.source"
-    )
+def parquet_source(cache: ParquetCache, entries: Sequence[CacheEntry]) -> str:
+    """Return SQL that yields the cached records of ``entries``, which share one column set.
+
+    A Parquet file whose every log file is wanted is read whole; from any other, only the
+    rows of the wanted log files are kept.
+    """
+    wanted: dict[str, set[str]] = {}
+    for entry in entries:
+        wanted.setdefault(entry.parquet, set()).add(entry.name)
+    whole = []
+    parts = []
+    for parquet, names in sorted(wanted.items()):
+        path = sql_literal(str(cache.folder / parquet))
+        if set(cache.contents.get(parquet, ())) == names:
+            whole.append(path)
+        else:
+            listed = ", ".join(sql_literal(name) for name in sorted(names))
+            parts.append(f"SELECT * FROM read_parquet({path}) WHERE source_file IN ({listed})")
+    if whole:
+        parts.insert(0, f"SELECT * FROM read_parquet([{', '.join(whole)}])")
+    return " UNION ALL BY NAME ".join(parts)

@@ -104,10 +104,16 @@ def write_table(result: HuntResult, stream: TextIO) -> None:
         stream.write("  ".join(cells).rstrip() + "\n")
 
 
+# The records hold only strings and None, so the encoder skips its check for cycles.
+_LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False)
+
+
 def write_jsonl(result: HuntResult, stream: TextIO) -> None:
     """Write one JSON object per rule and record."""
-    for detection, hit in matches(result):
-        stream.write(json.dumps(hit_record(detection, hit), ensure_ascii=False) + "\n")
+    encode = _LINE_ENCODER.encode
+    stream.writelines(
+        encode(hit_record(detection, hit)) + "\n" for detection, hit in matches(result)
+    )
 
 
 def write_csv(result: HuntResult, stream: TextIO) -> None:

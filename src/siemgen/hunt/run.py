@@ -11,9 +11,9 @@ from typing import Protocol
 
 import duckdb
 
-from siemgen.errors import ConfigError, SiemgenError
+from siemgen.errors import ConfigError, OutputError, SiemgenError
 from siemgen.hunt.cache import CacheEntry, ParquetCache, parquet_source
-from siemgen.hunt.detections import Detection, compile_rules
+from siemgen.hunt.detections import Detection, DetectionCache, compile_rules
 from siemgen.hunt.logs import (
     Discovery,
     LogFile,
@@ -61,8 +61,12 @@ class RuleSet:
     """Rules for a log source other than AWS CloudTrail, which a hunt leaves out."""
 
 
-def load_rules(paths: Iterable[Path]) -> RuleSet:
-    """Load and convert the rules under ``paths``; raise ConfigError when there are none."""
+def load_rules(paths: Iterable[Path], cache: Path | None = None) -> RuleSet:
+    """Load and convert the rules under ``paths``; raise ConfigError when there are none.
+
+    With a ``cache`` folder, converted rules are kept there and reused while the rule file
+    and siemgen's code stay the same.
+    """
     rule_paths = list(paths)
     if not find_rule_files(rule_paths):
         shown = ", ".join(str(path) for path in rule_paths)
@@ -80,7 +84,17 @@ def load_rules(paths: Iterable[Path]) -> RuleSet:
         else:
             logger.debug("rule %s is for another log source; left out", rule_file.path)
             others += 1
-    detections, conversion_errors = compile_rules(cloudtrail)
+    detection_cache = DetectionCache(cache) if cache is not None else None
+    detections, conversion_errors = compile_rules(cloudtrail, cache=detection_cache)
+    if detection_cache is not None:
+        try:
+            detection_cache.save()
+        except OSError as error:
+            raise OutputError(
+                f"cannot write the rule cache: {error.strerror or error}",
+                path=detection_cache.path,
+                hint="pass a writable folder to --cache",
+            ) from error
     errors: list[SiemgenError] = [*collection.errors, *conversion_errors]
     return RuleSet(detections=detections, errors=errors, other_logsources=others)
 
@@ -212,17 +226,24 @@ class Hunt:
         return scanner.run(f"SELECT * FROM read_parquet({sql_literal(str(target))})")
 
     def _scan_cached(self, group: list[tuple[LogFile, CacheEntry]], scanned: BatchResult) -> None:
+        """Run the rules over cached records; the per-file counts come from the manifest."""
         assert self.cache is not None
         entries = [entry for _, entry in group]
         scanner = Scanner(self.con, self.detections, self.selection, self.time_range)
-        found = scanner.run(parquet_source(self.cache.folder, entries))
+        source = parquet_source(self.cache, entries)
+        in_range = None if self.time_range.is_open else scanner.range_counts(source)
+        current = {entry.name: log_file.name for log_file, entry in group}
         for log_file, entry in group:
-            scan = found.get(entry.name)
-            if scan is None:
-                scan = FileScan(entry.name, records=0, in_range=0, missing={}, empty_records=0)
-            scan.name = log_file.name
-            scan.hits = [_renamed(hit, log_file.name) for hit in scan.hits]
-            scanned.files[log_file.name] = scan
+            scanned.files[log_file.name] = FileScan(
+                name=log_file.name,
+                records=entry.records,
+                in_range=entry.records if in_range is None else in_range.get(entry.name, 0),
+                missing=dict(entry.missing),
+                empty_records=entry.empty_records,
+            )
+        for hit in scanner.matches(source):
+            name = current[hit.file]
+            scanned.files[name].hits.append(_renamed(hit, name))
 
     def _check_absent(self, files: list[LogFile], scanned: BatchResult) -> None:
         """Find why a file gave no records: an empty Records array, or another JSON shape."""
@@ -297,7 +318,7 @@ class Hunt:
             target = self._written.get(log_file.name)
             scan = good.get(log_file.name)
             if target is not None and scan is not None:
-                self.cache.record(log_file, target, self._written_columns, scan.records)
+                self.cache.record(log_file, target, self._written_columns, scan)
         self.cache.save()
 
 
@@ -317,11 +338,7 @@ def _json_kind(duckdb_json_type: object) -> str:
 
 
 def _renamed(hit: Hit, name: str) -> Hit:
-    if hit.file == name:
-        return hit
-    values = dict(hit.__dict__)
-    values["file"] = name
-    return Hit(**values)
+    return hit if hit.file == name else hit._replace(file=name)
 
 
 def hunt(
@@ -332,7 +349,7 @@ def hunt(
     progress: Progress | None = None,
 ) -> tuple[RuleSet, HuntResult]:
     """Run the rules under ``rules`` over the CloudTrail logs under ``paths``."""
-    rule_set = load_rules(rules)
+    rule_set = load_rules(rules, cache)
     if not rule_set.detections:
         raise SiemgenError(
             f"none of the {len(rule_set.errors)} rules can run in a hunt",

@@ -13,10 +13,9 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import duckdb
-import sqlglot
-from sqlglot import exp
 
 from siemgen.engines.duckdb import prepare_connection
 from siemgen.hunt.detections import Detection
@@ -49,6 +48,9 @@ REQUIRED_FIELDS: tuple[tuple[str, str], ...] = (
 )
 """Athena column and raw name of the fields every CloudTrail record carries."""
 
+# Each bit of a BIGINT mask column tells whether one rule matched a row.
+MASK_BITS = 63
+
 HIT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("event_time", "eventtime"),
     ("event_id", "eventid"),
@@ -64,16 +66,13 @@ HIT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("user_name", "useridentity.username"),
     ("invoked_by", "useridentity.invokedby"),
 )
-"""Field of ``Hit`` and the SQL expression that fills it."""
+"""Field of ``Hit`` and the SQL expression that fills it, in the order of the fields."""
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
     """One record that matched at least one rule."""
 
     file: str
-    rules: tuple[int, ...]
-    """Indexes of the matching rules in the hunt's detection list."""
     event_time: str | None
     event_id: str | None
     event_source: str | None
@@ -87,6 +86,8 @@ class Hit:
     principal_id: str | None
     user_name: str | None
     invoked_by: str | None
+    rules: tuple[int, ...]
+    """Indexes of the matching rules in the hunt's detection list."""
 
     @property
     def identity(self) -> str | None:
@@ -128,53 +129,6 @@ def sql_literal(text: str) -> str:
 def sql_list(items: Sequence[str]) -> str:
     """Quote a list of strings as a DuckDB list literal."""
     return "[" + ", ".join(sql_literal(item) for item in items) + "]"
-
-
-def _truth(node: exp.Expr) -> exp.Expr:
-    """Rewrite AND and OR as CASE so DuckDB skips the right side when the left decides it.
-
-    DuckDB evaluates both sides of AND and OR on every row when the result is a column, but
-    a CASE branch only on the rows that reach it. The rewrite keeps which rows are TRUE, not
-    the NULLs, so it applies only where the result is read as a truth value: the top of a
-    condition and the first argument of ``COALESCE(x, FALSE)``.
-    """
-    if isinstance(node, exp.Paren):
-        return _truth(node.this)
-    if isinstance(node, exp.And):
-        return exp.Case(
-            ifs=[exp.If(this=_truth(node.this), true=_truth(node.expression))],
-            default=exp.false(),
-        )
-    if isinstance(node, exp.Or):
-        return exp.Case(
-            ifs=[exp.If(this=_truth(node.this), true=exp.true())],
-            default=_truth(node.expression),
-        )
-    if isinstance(node, exp.Not):
-        inner = node.this.unnest() if isinstance(node.this, exp.Paren) else node.this
-        if _is_false_coalesce(inner):
-            return exp.Not(this=_coalesce_truth(inner))
-        return node
-    if _is_false_coalesce(node):
-        return _coalesce_truth(node)
-    return node
-
-
-def _is_false_coalesce(node: exp.Expr) -> bool:
-    if not isinstance(node, exp.Coalesce):
-        return False
-    rest = node.expressions
-    return len(rest) == 1 and isinstance(rest[0], exp.Boolean) and not rest[0].this
-
-
-def _coalesce_truth(node: exp.Expr) -> exp.Expr:
-    return exp.Coalesce(this=_truth(node.this), expressions=[exp.false()])
-
-
-def short_circuit(condition: str) -> str:
-    """Return a DuckDB condition that is TRUE on exactly the rows where ``condition`` is."""
-    tree = sqlglot.parse_one(condition, read="duckdb")
-    return str(_truth(tree).sql(dialect="duckdb"))
 
 
 def _time_bound(moment: dt.datetime) -> str:
@@ -241,19 +195,34 @@ class Scanner:
             )
         return " UNION ALL BY NAME ".join(parts)
 
+    def _any_rule(self) -> str:
+        conditions = [detection.fast_condition for detection in self.detections]
+        return " OR ".join(f"({condition})" for condition in conditions) or "FALSE"
+
+    def _rule_masks(self) -> list[str]:
+        """Return one BIGINT expression per 63 rules, with bit ``i`` set when rule ``i`` matches."""
+        masks = []
+        for start in range(0, max(len(self.detections), 1), MASK_BITS):
+            terms = [
+                f"(CASE WHEN coalesce({detection.fast_condition}, FALSE) "
+                f"THEN {1 << bit} ELSE 0 END)"
+                for bit, detection in enumerate(self.detections[start : start + MASK_BITS])
+            ]
+            masks.append("CAST(" + (" + ".join(terms) or "0") + " AS BIGINT)")
+        return masks
+
     def hunt_query(self, source: str) -> str:
         """Return the query that summarises each file of ``source`` and lists its hits."""
-        conditions = [short_circuit(detection.condition) for detection in self.detections]
-        any_rule = " OR ".join(f"({condition})" for condition in conditions) or "FALSE"
-        matched = ", ".join(
-            f"CASE WHEN coalesce({condition}, FALSE) THEN {index} END"
-            for index, condition in enumerate(conditions)
-        )
         fields = ", ".join(f"{name} := {expression}" for name, expression in HIT_COLUMNS)
         in_range = time_condition(self.time_range)
+        # The hit struct is built only for rows that reach the THEN branches, and the rule
+        # conditions run only on rows in the time range.
+        masks = ", ".join(
+            f"mask_{index} := {mask}" for index, mask in enumerate(self._rule_masks())
+        )
         hit = (
-            f"CASE WHEN {short_circuit(f'({in_range}) AND ({any_rule})')} THEN struct_pack("
-            f"{fields}, rules := list_filter([{matched}], lambda x: x IS NOT NULL)) END"
+            f"CASE WHEN {in_range} THEN CASE WHEN {self._any_rule()} THEN struct_pack("
+            f"{fields}, {masks}) END END"
         )
         missing = ", ".join(
             f"count(*) FILTER (WHERE {column} IS NULL) AS missing_{column}"
@@ -270,8 +239,24 @@ class Scanner:
         )
 
     def run(self, source: str) -> dict[str, FileScan]:
-        """Run the hunt query over ``source``; DuckDB errors propagate."""
-        rows = self.con.execute(self.hunt_query(source)).fetchall()
+        """Run the hunt query over ``source`` and return each file's counts and hits.
+
+        The per-file result is kept in a temporary table so the hits come back as flat rows,
+        which DuckDB hands to Python much faster than lists of structs. DuckDB errors
+        propagate.
+        """
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE hunt_batch AS {self.hunt_query(source)}")
+        try:
+            rows = self.con.execute(
+                "SELECT source_file, records, in_range, "
+                + ", ".join(f"missing_{column}" for column, _ in REQUIRED_FIELDS)
+                + ", empty_records FROM hunt_batch"
+            ).fetchall()
+            hit_rows = self.con.execute(
+                "SELECT source_file, unnest(hits, max_depth := 2) FROM hunt_batch"
+            ).fetchall()
+        finally:
+            self.con.execute("DROP TABLE IF EXISTS hunt_batch")
         results: dict[str, FileScan] = {}
         for row in rows:
             name = str(row[0])
@@ -280,16 +265,40 @@ class Scanner:
                 for (_, raw), count in zip(REQUIRED_FIELDS, row[3:7], strict=True)
                 if count
             }
-            hits = [_hit(name, item) for item in row[8] or []]
             results[name] = FileScan(
                 name=name,
                 records=int(row[1]),
                 in_range=int(row[2]),
                 missing=missing,
                 empty_records=int(row[7]),
-                hits=hits,
             )
+        for hit_row in hit_rows:
+            results[str(hit_row[0])].hits.append(_hit(hit_row))
         return results
+
+    def match_query(self, source: str) -> str:
+        """Return the query that lists the records of ``source`` that match any rule."""
+        fields = ", ".join(f"{expression} AS {name}" for name, expression in HIT_COLUMNS)
+        masks = ", ".join(
+            f"{mask} AS mask_{index}" for index, mask in enumerate(self._rule_masks())
+        )
+        in_range = time_condition(self.time_range)
+        return (
+            f"SELECT source_file, {fields}, {masks} "
+            f"FROM ({source}) AS records WHERE {in_range} AND ({self._any_rule()})"
+        )
+
+    def matches(self, source: str) -> list[Hit]:
+        """Return the records of ``source`` that match any rule, without per-file counts."""
+        return [_hit(row) for row in self.con.execute(self.match_query(source)).fetchall()]
+
+    def range_counts(self, source: str) -> dict[str, int]:
+        """Return how many records of each file of ``source`` are inside the time range."""
+        query = (
+            f"SELECT source_file, count(*) FILTER (WHERE {time_condition(self.time_range)}) "
+            f"FROM ({source}) AS records GROUP BY source_file"
+        )
+        return {str(name): int(count) for name, count in self.con.execute(query).fetchall()}
 
     def scan_files(
         self, files: Sequence[LogFile], progress: Callable[[int], None] | None = None
@@ -362,15 +371,19 @@ def _named_file(files: Sequence[LogFile], message: str) -> LogFile | None:
     return max(named, key=lambda log_file: len(log_file.name))
 
 
-def _hit(name: str, item: dict[str, object]) -> Hit:
-    values = {column: _text(item.get(column)) for column, _ in HIT_COLUMNS}
-    rules = item.get("rules") or []
-    assert isinstance(rules, list)
-    return Hit(file=name, rules=tuple(int(index) for index in rules), **values)
+_MASKED = 1 + len(HIT_COLUMNS)
 
 
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)
+def _hit(row: tuple[Any, ...]) -> Hit:
+    """Build a Hit from a row of source file, the ``HIT_COLUMNS`` and the rule masks."""
+    rules: list[int] = []
+    for word, mask in enumerate(row[_MASKED:]):
+        remaining = int(mask)
+        while remaining:
+            lowest = remaining & -remaining
+            rules.append(word * MASK_BITS + lowest.bit_length() - 1)
+            remaining ^= lowest
+    return Hit._make((*row[:_MASKED], tuple(rules)))
 
 
 def batches(files: Sequence[LogFile]) -> list[list[LogFile]]:
