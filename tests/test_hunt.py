@@ -1,4 +1,4 @@
-"""`siemgen hunt` end to end: CloudTrail logs in the S3 layout, the project's rules, every format."""
+"""`siemgen hunt` end to end: CloudTrail logs in the S3 layout, the project rules, each format."""
 
 from __future__ import annotations
 
@@ -219,7 +219,8 @@ def test_cli_table_format(bucket: Path) -> None:
     result = run(str(bucket), "--rules", str(CANONICAL), "--format", "table")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["rule", "level", "time", "event", "identity", "source", "IP", "region"]
+    header = ["rule", "level", "time", "event", "identity", "source", "IP", "region"]
+    assert lines[0].split() == header
     assert len(lines) == 1 + len(PLANTED)
     put = by_name(PLANTED, "PutUserPolicy")
     row = lines[1]
@@ -313,7 +314,9 @@ def test_cli_leaves_other_logsources_out(bucket: Path, tmp_path: Path) -> None:
         "    product: aws\n    service: cloudtrail", "    product: windows\n    service: security"
     )
     (rules / "windows.yml").write_text(
-        windows.replace("7b6a2a8d-f9e4-4c1b-9d5a-3e8f1c2b4a60", "0f0e0d0c-0b0a-4909-8807-060504030201"),
+        windows.replace(
+            "7b6a2a8d-f9e4-4c1b-9d5a-3e8f1c2b4a60", "0f0e0d0c-0b0a-4909-8807-060504030201"
+        ),
         encoding="utf-8",
     )
     result = run(str(bucket), "--rules", str(rules))

@@ -55,22 +55,27 @@ def file_key(log_file: LogFile) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
+def prepare_folder(folder: Path) -> None:
+    """Create the cache folder if needed, raising ConfigError when it cannot be a cache."""
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(
+            "cache path is not a folder", path=folder, hint="pass a folder for --cache"
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot create the cache folder: {error.strerror or error}",
+            path=folder,
+            hint="pass a writable folder for --cache",
+        ) from error
+
+
 class ParquetCache:
     """The cache folder: its manifest and Parquet files."""
 
     def __init__(self, folder: Path) -> None:
-        if folder.exists() and not folder.is_dir():
-            raise ConfigError(
-                "cache path is not a folder", path=folder, hint="pass a folder for --cache"
-            )
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise ConfigError(
-                f"cannot create the cache folder: {error.strerror or error}",
-                path=folder,
-                hint="pass a writable folder for --cache",
-            ) from error
+        prepare_folder(folder)
         self.folder = folder
         self.entries: dict[str, CacheEntry] = {}
         self.contents: dict[str, list[str]] = {}

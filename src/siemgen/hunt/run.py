@@ -12,7 +12,7 @@ from typing import Protocol
 import duckdb
 
 from siemgen.errors import ConfigError, OutputError, SiemgenError
-from siemgen.hunt.cache import CacheEntry, ParquetCache, parquet_source
+from siemgen.hunt.cache import CacheEntry, ParquetCache, parquet_source, prepare_folder
 from siemgen.hunt.detections import Detection, DetectionCache, compile_rules
 from siemgen.hunt.logs import (
     Discovery,
@@ -84,6 +84,8 @@ def load_rules(paths: Iterable[Path], cache: Path | None = None) -> RuleSet:
         else:
             logger.debug("rule %s is for another log source; left out", rule_file.path)
             others += 1
+    if cache is not None:
+        prepare_folder(cache)
     detection_cache = DetectionCache(cache) if cache is not None else None
     detections, conversion_errors = compile_rules(cloudtrail, cache=detection_cache)
     if detection_cache is not None:

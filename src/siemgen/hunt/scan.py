@@ -386,13 +386,13 @@ def _hit(row: tuple[Any, ...]) -> Hit:
     return Hit._make((*row[:_MASKED], tuple(rules)))
 
 
-def batches(files: Sequence[LogFile]) -> list[list[LogFile]]:
-    """Split files into consecutive batches of about ``BATCH_BYTES`` each."""
+def batches(files: Sequence[LogFile], batch_bytes: int = BATCH_BYTES) -> list[list[LogFile]]:
+    """Split files into consecutive batches of about ``batch_bytes`` on disk each."""
     groups: list[list[LogFile]] = []
     current: list[LogFile] = []
     size = 0
     for log_file in files:
-        if current and (size + log_file.size > BATCH_BYTES or len(current) >= MAX_BATCH_FILES):
+        if current and (size + log_file.size > batch_bytes or len(current) >= MAX_BATCH_FILES):
             groups.append(current)
             current, size = [], 0
         current.append(log_file)

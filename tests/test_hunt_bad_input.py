@@ -1,0 +1,314 @@
+"""`siemgen hunt` on bad input: each bad file is one warning, and the good files still count."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from typer.testing import CliRunner, Result
+
+from siemgen.cli import app
+from siemgen.hunt import Detection, TimeRange, load_rules
+from siemgen.hunt.logs import LogFile, find_log_files
+from siemgen.hunt.scan import BatchResult, FileScan, Scanner, batches, isolate
+from siemgen.hunt.schema import OUTPUT_PATHS, select_columns
+
+from paths import CANONICAL
+
+DATA = Path(__file__).resolve().parent / "data" / "hunt"
+PLANTED = [event["record"] for event in json.loads((DATA / "planted.json").read_text())["events"]]
+NOISE = [event["record"] for event in json.loads((DATA / "noise.json").read_text())["events"]]
+DAY = Path("AWSLogs") / "111122223333" / "CloudTrail" / "us-east-1" / "2026" / "11" / "02"
+
+
+def gzip_bytes(records: list[dict[str, Any]]) -> bytes:
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb") as handle:
+        handle.write(json.dumps({"Records": records}).encode())
+    return buffer.getvalue()
+
+
+def good_bucket(root: Path) -> Path:
+    """Two good log files: three planted events and some noise."""
+    folder = root / DAY
+    folder.mkdir(parents=True)
+    (folder / "good-1.json.gz").write_bytes(gzip_bytes([PLANTED[0], NOISE[0], NOISE[1]]))
+    (folder / "good-2.json.gz").write_bytes(gzip_bytes([PLANTED[1], PLANTED[2], NOISE[2]]))
+    return folder
+
+
+GOOD_IDS = {PLANTED[0]["eventID"], PLANTED[1]["eventID"], PLANTED[2]["eventID"]}
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(app, ["hunt", *args, "--rules", str(CANONICAL)])
+
+
+def warnings(result: Result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+
+
+def found_ids(result: Result) -> set[str]:
+    return {json.loads(line)["eventID"] for line in result.stdout.splitlines()}
+
+
+def test_truncated_gzip_is_skipped(tmp_path: Path) -> None:
+    folder = good_bucket(tmp_path)
+    data = gzip_bytes(PLANTED[3:5] * 50)
+    bad = folder / "truncated.json.gz"
+    bad.write_bytes(data[: len(data) // 2])
+    result = run(str(tmp_path))
+    assert result.exit_code == 1
+    assert warnings(result) == [
+        f"warning: {bad}: skipped: gzip data is truncated (DuckDB: Unexpected end of GZIP stream)"
+    ]
+    assert found_ids(result) == GOOD_IDS
+    assert "1 files or folders skipped" in result.stderr
+    assert "6 records in 2 files; 3 matching records" in result.stderr
+
+
+def test_file_that_is_not_json_is_skipped(tmp_path: Path) -> None:
+    folder = good_bucket(tmp_path)
+    bad = folder / "report.json.gz"
+    bad.write_bytes(gzip.compress(b"eventName,eventID\nPutUserPolicy,1\n"))
+    result = run(str(tmp_path))
+    assert result.exit_code == 1
+    [line] = warnings(result)
+    assert line.startswith(f"warning: {bad}: skipped: not valid JSON (DuckDB: Malformed JSON")
+    assert found_ids(result) == GOOD_IDS
+
+
+def test_file_not_gzip_despite_name_is_skipped(tmp_path: Path) -> None:
+    folder = good_bucket(tmp_path)
+    bad = folder / "plain.json.gz"
+    bad.write_text(json.dumps({"Records": [PLANTED[3]]}))
+    result = run(str(tmp_path))
+    assert result.exit_code == 1
+    assert warnings(result) == [
+        f"warning: {bad}: skipped: not gzip-compressed, although the name ends in .gz"
+    ]
+    assert found_ids(result) == GOOD_IDS
+
+
+@pytest.mark.parametrize(
+    ("document", "reason"),
+    [
+        ({"events": [PLANTED[3]]}, 'not a CloudTrail log file: "Records" is missing'),
+        (
+            {"Records": "PutUserPolicy"},
+            'not a CloudTrail log file: "Records" is a string, not an array',
+        ),
+        (
+            [PLANTED[3]],
+            'not a CloudTrail log file: the JSON is an array, not an object with a "Records" array',
+        ),
+        (
+            {"Records": [1, "two", None]},
+            "no CloudTrail records: none of its 3 records has eventTime, eventID, eventSource "
+            "or eventName",
+        ),
+    ],
+)
+def test_json_of_another_shape_is_skipped(tmp_path: Path, document: object, reason: str) -> None:
+    folder = good_bucket(tmp_path)
+    bad = folder / "other.json"
+    bad.write_text(json.dumps(document))
+    result = run(str(tmp_path))
+    assert result.exit_code == 1
+    assert warnings(result) == [f"warning: {bad}: skipped: {reason}"]
+    assert found_ids(result) == GOOD_IDS
+
+
+def test_json_lines_of_another_shape_are_skipped(tmp_path: Path) -> None:
+    folder = good_bucket(tmp_path)
+    bad = folder / "lines.jsonl"
+    bad.write_text('[1, 2]\n"text"\n{"unrelated": true}\n')
+    result = run(str(tmp_path))
+    assert result.exit_code == 1
+    assert warnings(result) == [
+        f"warning: {bad}: skipped: no CloudTrail records: none of its 3 records has eventTime, "
+        "eventID, eventSource or eventName"
+    ]
+
+
+def test_record_missing_fields_is_scanned_with_warning(tmp_path: Path) -> None:
+    folder = good_bucket(tmp_path)
+    incomplete = {
+        key: value for key, value in PLANTED[3].items() if key not in ("eventID", "eventTime")
+    }
+    path = folder / "incomplete.json.gz"
+    path.write_bytes(gzip_bytes([incomplete, PLANTED[4]]))
+    result = run(str(tmp_path))
+    assert result.exit_code == 0
+    assert warnings(result) == [
+        f"warning: {path}: of 2 records, 1 lacks eventID, 1 lacks eventTime; they were scanned "
+        "anyway"
+    ]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {line["eventID"] for line in lines} == GOOD_IDS | {PLANTED[4]["eventID"], None}
+    assert "skipped" not in result.stderr
+
+
+def test_empty_file_is_skipped(tmp_path: Path) -> None:
+    folder = good_bucket(tmp_path)
+    bad = folder / "empty.json.gz"
+    bad.write_bytes(b"")
+    result = run(str(tmp_path))
+    assert result.exit_code == 1
+    assert warnings(result) == [f"warning: {bad}: skipped: file is empty"]
+    assert found_ids(result) == GOOD_IDS
+
+
+def test_empty_records_array_is_fine(tmp_path: Path) -> None:
+    folder = good_bucket(tmp_path)
+    (folder / "quiet.json.gz").write_bytes(gzip_bytes([]))
+    result = run(str(tmp_path))
+    assert result.exit_code == 0
+    assert warnings(result) == []
+    assert "6 records in 3 files" in result.stderr
+
+
+def test_empty_folder_is_reported(tmp_path: Path) -> None:
+    good_bucket(tmp_path / "good")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "README.txt").write_text("nothing to see")
+    result = run(str(tmp_path / "good"), str(empty))
+    assert result.exit_code == 1
+    assert warnings(result) == [
+        f"warning: {empty}: skipped: folder holds no CloudTrail log files (.json.gz, .json, "
+        ".jsonl.gz, .jsonl, .ndjson.gz, .ndjson)"
+    ]
+    assert found_ids(result) == GOOD_IDS
+
+
+def test_file_with_unknown_suffix_named_directly(tmp_path: Path) -> None:
+    folder = good_bucket(tmp_path)
+    other = tmp_path / "notes.txt"
+    other.write_text("hello")
+    result = run(str(folder), str(other))
+    assert result.exit_code == 1
+    [line] = warnings(result)
+    assert line.startswith(f"warning: {other}: skipped: not a log file name; expected one of")
+
+
+def _without_file_override() -> list[str]:
+    """Return a command prefix that makes file permissions apply to the hunt process.
+
+    Root reads any file through the CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH capabilities, so
+    as root the hunt runs under ``setpriv`` with both dropped.
+    """
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root and setpriv (util-linux) is not installed")
+    dropped = "-dac_override,-dac_read_search"
+    return [setpriv, f"--inh-caps={dropped}", f"--bounding-set={dropped}"]
+
+
+def test_unreadable_file_is_skipped(tmp_path: Path) -> None:
+    folder = good_bucket(tmp_path)
+    bad = folder / "locked.json.gz"
+    bad.write_bytes(gzip_bytes([PLANTED[3]]))
+    bad.chmod(0)
+    hunt_args = ["hunt", str(tmp_path / "AWSLogs"), "--rules", str(CANONICAL)]
+    command = [
+        *_without_file_override(),
+        sys.executable,
+        "-c",
+        "from siemgen.cli import main; main()",
+        *hunt_args,
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False
+    )
+    assert done.returncode == 1, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
+    assert lines == [f"warning: {bad}: skipped: permission denied"]
+    assert {json.loads(line)["eventID"] for line in done.stdout.splitlines()} == GOOD_IDS
+
+
+def test_several_bad_files_each_warn_once(tmp_path: Path) -> None:
+    folder = good_bucket(tmp_path)
+    data = gzip_bytes(PLANTED[3:5])
+    (folder / "a-truncated.json.gz").write_bytes(data[:20])
+    (folder / "b-notjson.json").write_text("not json")
+    (folder / "c-shape.json").write_text("{}")
+    result = run(str(tmp_path))
+    assert result.exit_code == 1
+    assert len(warnings(result)) == 3
+    assert found_ids(result) == GOOD_IDS
+    assert "3 files or folders skipped" in result.stderr
+
+
+def _detections() -> list[Detection]:
+    return load_rules([CANONICAL]).detections
+
+
+class CountingRun:
+    """Wrap a scanner's batch run and count how many log files each call reads."""
+
+    def __init__(self, scanner: Scanner) -> None:
+        self.scanner = scanner
+        self.files_read = 0
+
+    def __call__(self, part: Sequence[LogFile]) -> dict[str, FileScan]:
+        self.files_read += len(part)
+        return self.scanner.run(self.scanner.json_source(part))
+
+
+def test_bad_file_costs_one_batch_reread(tmp_path: Path) -> None:
+    folder = tmp_path / DAY
+    folder.mkdir(parents=True)
+    for index in range(40):
+        (folder / f"log-{index:02}.json.gz").write_bytes(gzip_bytes([NOISE[index % len(NOISE)]]))
+    data = gzip_bytes(PLANTED * 20)
+    (folder / "log-17-truncated.json.gz").write_bytes(data[: len(data) // 2])
+    files = find_log_files([tmp_path]).files
+    detections = _detections()
+    selection = select_columns([*OUTPUT_PATHS, *(p for d in detections for p in d.paths)])
+    scanner = Scanner(duckdb.connect(), detections, selection, TimeRange())
+    counting = CountingRun(scanner)
+    result = BatchResult()
+    groups = batches(files, batch_bytes=sum(log_file.size for log_file in files) // 4)
+    assert len(groups) >= 4
+    for group in groups:
+        isolate(group, result, counting)
+    assert len(result.files) == 40
+    assert list(result.failed) == [str(folder / "log-17-truncated.json.gz")]
+    largest = max(len(group) for group in groups)
+    assert counting.files_read <= len(files) + largest + 1
+
+
+def test_isolation_splits_batch_when_error_names_no_file(tmp_path: Path) -> None:
+    folder = tmp_path / DAY
+    folder.mkdir(parents=True)
+    for index in range(9):
+        (folder / f"log-{index}.json.gz").write_bytes(gzip_bytes([NOISE[index % len(NOISE)]]))
+    files = find_log_files([tmp_path]).files
+    detections = _detections()
+    selection = select_columns([*OUTPUT_PATHS, *(p for d in detections for p in d.paths)])
+    scanner = Scanner(duckdb.connect(), detections, selection, TimeRange())
+    poisoned = files[5].name
+
+    def run_part(part: Sequence[LogFile]) -> dict[str, FileScan]:
+        # A data error whose message names no file, as DuckDB raises for some bad values.
+        if any(log_file.name == poisoned for log_file in part):
+            raise duckdb.ConversionException("Conversion Error: could not convert value")
+        return scanner.run(scanner.json_source(part))
+
+    result = BatchResult()
+    isolate(files, result, run_part)
+    assert set(result.files) == {log_file.name for log_file in files} - {poisoned}
+    assert result.failed == {poisoned: "cannot read the file (DuckDB: could not convert value)"}

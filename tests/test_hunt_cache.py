@@ -1,0 +1,201 @@
+"""`--cache`: Parquet copies of what a hunt read, keyed by path, size and modification time."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from siemgen.cli import app
+from siemgen.hunt import TimeRange, hunt, parse_time
+from siemgen.hunt.cache import MANIFEST
+from siemgen.hunt.detections import DETECTIONS_FILE
+
+from paths import CANONICAL, RULES
+
+DATA = Path(__file__).resolve().parent / "data" / "hunt"
+PLANTED = [event["record"] for event in json.loads((DATA / "planted.json").read_text())["events"]]
+NOISE = [event["record"] for event in json.loads((DATA / "noise.json").read_text())["events"]]
+# A project rule that reads more columns than the canonical rule: additionalEventData,
+# responseElements and userIdentity.type.
+WIDER_RULE = RULES / "aws" / "cloudtrail" / "aws_console_login_without_mfa.yml"
+
+
+def write_log(path: Path, records: list[dict[str, Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        json.dump({"Records": records}, handle)
+    return path
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Path:
+    root = tmp_path / "logs"
+    day = root / "AWSLogs" / "111122223333" / "CloudTrail" / "us-east-1" / "2026" / "11"
+    write_log(day / "02" / "one.json.gz", [PLANTED[0], NOISE[0], PLANTED[1]])
+    write_log(day / "03" / "two.json.gz", [PLANTED[2], NOISE[1]])
+    write_log(day / "04" / "three.json.gz", [PLANTED[3], PLANTED[4], NOISE[2]])
+    return root
+
+
+def ids(hits: list[Any]) -> list[str]:
+    return [str(hit.event_id) for hit in hits]
+
+
+def test_second_hunt_reads_parquet(logs: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    _, first = hunt([logs], rules=[CANONICAL], cache=cache)
+    _, second = hunt([logs], rules=[CANONICAL], cache=cache)
+    assert first.cached_files == 0
+    assert second.cached_files == 3
+    assert ids(second.hits) == ids(first.hits)
+    assert second.hits == first.hits
+    assert second.records == first.records == 8
+    assert sorted(path.suffix for path in cache.iterdir()) == [".json", ".json", ".parquet"]
+    assert {path.name for path in cache.glob("*.json")} == {MANIFEST, DETECTIONS_FILE}
+
+
+def test_cached_hunt_does_not_read_the_json(logs: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    hunt([logs], rules=[CANONICAL], cache=cache)
+    # Rewrite one log with the same size and modification time but other content: a hunt
+    # that reads the Parquet copy still sees the old records.
+    path = next(logs.rglob("two.json.gz"))
+    stat = path.stat()
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    _, cached = hunt([logs], rules=[CANONICAL], cache=cache)
+    assert cached.cached_files == 3
+    assert PLANTED[2]["eventID"] in ids(cached.hits)
+    _, fresh = hunt([logs], rules=[CANONICAL])
+    assert [skipped.path for skipped in fresh.skipped] == [path]
+
+
+def test_changed_file_is_read_again(logs: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    hunt([logs], rules=[CANONICAL], cache=cache)
+    path = next(logs.rglob("two.json.gz"))
+    write_log(path, [NOISE[1]])
+    _, second = hunt([logs], rules=[CANONICAL], cache=cache)
+    assert second.cached_files == 2
+    assert PLANTED[2]["eventID"] not in ids(second.hits)
+    _, third = hunt([logs], rules=[CANONICAL], cache=cache)
+    assert third.cached_files == 3
+    assert ids(third.hits) == ids(second.hits)
+
+
+def test_rules_needing_more_columns_read_json_again(logs: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    hunt([logs], rules=[CANONICAL], cache=cache)
+    _, wider = hunt([logs], rules=[WIDER_RULE], cache=cache)
+    assert wider.cached_files == 0
+    # The new copy keeps the columns of both rule sets, so either hunt now reads it.
+    _, again = hunt([logs], rules=[CANONICAL], cache=cache)
+    assert again.cached_files == 3
+    _, wider_again = hunt([logs], rules=[WIDER_RULE], cache=cache)
+    assert wider_again.cached_files == 3
+    assert len(list(cache.glob("*.parquet"))) == 1
+
+
+def test_cached_hunt_applies_time_range(logs: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    hunt([logs], rules=[CANONICAL], cache=cache)
+    window = TimeRange(
+        since=parse_time("2026-11-03"), until=parse_time("2026-11-03", end_of_day=True)
+    )
+    _, cached = hunt([logs], rules=[CANONICAL], time_range=window, cache=cache)
+    _, direct = hunt([logs], rules=[CANONICAL], time_range=window)
+    assert cached.cached_files == 3
+    assert ids(cached.hits) == ids(direct.hits) == [PLANTED[2]["eventID"], PLANTED[3]["eventID"]]
+    assert cached.records_in_range == direct.records_in_range
+
+
+def test_cached_hunt_over_subset_of_files(logs: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    hunt([logs], rules=[CANONICAL], cache=cache)
+    one = next(logs.rglob("one.json.gz"))
+    _, subset = hunt([one], rules=[CANONICAL], cache=cache)
+    assert subset.cached_files == 1
+    assert ids(subset.hits) == [PLANTED[0]["eventID"], PLANTED[1]["eventID"]]
+    assert subset.records == 3
+
+
+def test_bad_files_are_not_cached(logs: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    bad = logs / "broken.json.gz"
+    bad.write_bytes(gzip.compress(b"not json"))
+    _, first = hunt([logs], rules=[CANONICAL], cache=cache)
+    _, second = hunt([logs], rules=[CANONICAL], cache=cache)
+    assert [skipped.path for skipped in first.skipped] == [bad]
+    assert [skipped.path for skipped in second.skipped] == [bad]
+    assert second.cached_files == 3
+
+
+def test_corrupt_manifest_reads_logs_again(logs: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    hunt([logs], rules=[CANONICAL], cache=cache)
+    (cache / MANIFEST).write_text("{not json")
+    _, second = hunt([logs], rules=[CANONICAL], cache=cache)
+    assert second.cached_files == 0
+    assert len(second.warnings) == 1
+    assert second.warnings[0].startswith(f"{cache / MANIFEST}: cache manifest is unreadable")
+    _, third = hunt([logs], rules=[CANONICAL], cache=cache)
+    assert third.cached_files == 3
+    assert third.warnings == []
+
+
+def test_deleted_parquet_reads_logs_again(logs: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    hunt([logs], rules=[CANONICAL], cache=cache)
+    for parquet in cache.glob("*.parquet"):
+        parquet.unlink()
+    _, second = hunt([logs], rules=[CANONICAL], cache=cache)
+    assert second.cached_files == 0
+    assert len(second.hits) == len(PLANTED)
+
+
+def test_unused_parquet_files_are_deleted(logs: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    hunt([logs], rules=[CANONICAL], cache=cache)
+    [old] = cache.glob("*.parquet")
+    for path in logs.rglob("*.json.gz"):
+        write_log(path, [NOISE[0]])
+    hunt([logs], rules=[CANONICAL], cache=cache)
+    assert not old.exists()
+    assert len(list(cache.glob("*.parquet"))) == 1
+
+
+def test_cache_path_that_is_a_file_is_a_usage_error(logs: Path, tmp_path: Path) -> None:
+    target = tmp_path / "cache"
+    target.write_text("")
+    result = CliRunner().invoke(
+        app, ["hunt", str(logs), "--rules", str(CANONICAL), "--cache", str(target)]
+    )
+    assert result.exit_code == 2
+    assert "cache path is not a folder" in result.stderr
+
+
+def test_hunt_writes_only_output_and_cache(
+    logs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    before = {path for path in tmp_path.rglob("*")}
+    cache = tmp_path / "cache"
+    output = tmp_path / "hits.jsonl"
+    args = ["hunt", str(logs), "--rules", str(CANONICAL), "--cache", str(cache), "-o", str(output)]
+    for _ in range(2):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.stderr
+    created = {path for path in tmp_path.rglob("*")} - before
+    assert {path for path in created if cache not in path.parents and path != cache} == {output}
+    assert list(work.iterdir()) == []
+    assert not list(cache.glob("*.partial"))
