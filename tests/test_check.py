@@ -342,3 +342,13 @@ def test_junit_stays_well_formed_with_control_characters() -> None:
     failure = suite.find("testcase/failure")
     assert failure is not None
     assert "\ufffd" in (failure.text or "")
+
+
+def test_list_validators_names_every_mode() -> None:
+    result = CliRunner().invoke(app, ["check", "--list-validators"])
+    assert result.exit_code == 0
+    modes = {line.split("\t")[2] for line in result.stdout.splitlines()}
+    assert {"as-is", "shipped-data", "replaced", "siemgen"} <= modes
+    names = {line.split("\t")[0] for line in result.stdout.splitlines()}
+    assert "attacktag" in names
+    assert "sigmahq_invalid_fieldname" in names

@@ -72,6 +72,14 @@ def check_command(
     use_cache: Annotated[
         bool, typer.Option("--cache-results/--no-cache", help="Reuse results of unchanged rules.")
     ] = True,
+    list_validators: Annotated[
+        bool,
+        typer.Option(
+            "--list-validators",
+            help="Print every validator and how it runs offline (as-is, with shipped data, "
+            "replaced by a siemgen check, or not applicable), then exit.",
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug output.")] = False,
 ) -> None:
     """Validate rules, run their tests and check generated content for drift.
@@ -83,6 +91,13 @@ def check_command(
     from siemgen.cli import setup_logging
 
     setup_logging(verbose)
+    if list_validators:
+        from siemgen.validate import validator_report
+
+        for row in validator_report():
+            detail = f"\t{row.detail}" if row.detail else ""
+            typer.echo(f"{row.name}\t{row.package}\t{row.mode.value}{detail}")
+        raise typer.Exit(0)
     if output_format not in report.FORMATS:
         raise ConfigError(
             f"unknown format {output_format!r}; choose one of {', '.join(report.FORMATS)}"
