@@ -21,6 +21,23 @@ All three:
     regular expressions are Lucene ``RegExp`` syntax in Elasticsearch, where ``"`` starts a
     quoted string and ``# @ & < > ~`` are operators, so those characters are escaped when a
     Sigma (PCRE) regular expression uses them as plain characters.
+
+Beyond escaping, the subclasses keep the meaning of the Sigma rule where pySigma's backends
+change it:
+
+- Regular expressions are translated by ``siemgen.backends.elastic_regex``, because a Lucene
+  pattern must match the whole value and has no anchors or inline flags. EQL writes ``regex``
+  for Sigma's case-sensitive ``re`` and ``regex~`` for ``re|i``; Lucene and ES|QL have no
+  case-insensitive regex operator, so ``re|i`` is written into the pattern as ``[aA]``.
+- ES|QL's ``not`` of a missing field's comparison is null, and ``where`` drops the row, so
+  every negation is written as ``not coalesce(<condition>, false)``: a missing field counts as
+  not matching, as in Sigma and the Athena SQL.
+- ``|cased`` matches keyword fields as they are on Lucene and ES|QL, which compare keywords
+  case-sensitively, and uses EQL's case-sensitive ``==``, ``like`` and ``regex``.
+- EQL writes ``==`` for booleans and numbers (``field:false`` is invalid EQL) and ``?field !=
+  null`` for ``|exists``.
+- Constructs a language cannot express (keywords in EQL and ES|QL, field references in Lucene
+  and EQL, timestamp parts) raise UnsupportedFeatureError naming the field and modifier.
 """
 
 from __future__ import annotations
@@ -28,17 +45,37 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from sigma.backends.elasticsearch.elasticsearch_eql import EqlBackend as PySigmaEqlBackend
 from sigma.backends.elasticsearch.elasticsearch_esql import ESQLBackend as PySigmaESQLBackend
 from sigma.backends.elasticsearch.elasticsearch_lucene import (
     LuceneBackend as PySigmaLuceneBackend,
 )
-from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionOR
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionNOT,
+    ConditionOR,
+    ConditionValueExpression,
+)
 from sigma.conversion.state import ConversionState
-from sigma.types import Placeholder, SigmaRegularExpression, SigmaString, SpecialChars
+from sigma.types import (
+    Placeholder,
+    SigmaBool,
+    SigmaCasedString,
+    SigmaNull,
+    SigmaRegularExpression,
+    SigmaString,
+    SpecialChars,
+)
 
+from siemgen.backends import elastic_regex
+from siemgen.backends.unsupported import (
+    ExplainUnsupported,
+    unsupported_for_field,
+    unsupported_keyword,
+)
 from siemgen.errors import UnsupportedFeatureError
 from siemgen.lexers import esql
 
@@ -46,8 +83,7 @@ TARGET = "elastic"
 
 # Characters that Lucene's RegExp reads as operators but PCRE reads as plain characters.
 LUCENE_REGEX_ONLY_OPERATORS = frozenset('"#@&<>~')
-# Every character Lucene's RegExp reserves (Elasticsearch "Regular expression syntax").
-LUCENE_REGEX_RESERVED = frozenset('.?+*|{}[]()"\\#@&<>~')
+LUCENE_REGEX_RESERVED = elastic_regex.LUCENE_REGEX_RESERVED
 # Characters to escape in a query_string term: the reserved ones, ``'``, ``<`` and ``>``, and
 # every character Python's ``str.isspace`` accepts, because parsers split terms on all of them.
 LUCENE_QUERY_RESERVED = (
@@ -119,10 +155,33 @@ def lucene_regex(regex: str, also_escape: str = "") -> str:
     return "".join(out)
 
 
-def _flag_prefix(backend: Any, r: SigmaRegularExpression) -> str:
-    if not (backend.re_flag_prefix and r.flags):
-        return ""
-    return "(?" + "".join(sorted(r.sigma_to_re_flag[flag] for flag in r.flags)) + ")"
+def translate_regex(
+    cond: ConditionFieldEqualsValueExpression, language: str, fold_case: bool, also_escape: str = ""
+) -> elastic_regex.LuceneRegex:
+    """Translate the regular expression of a ``re`` condition into Lucene RegExp."""
+    value = cond.value
+    if not isinstance(value, SigmaRegularExpression):
+        raise TypeError(f"expected a regular expression, got {type(value).__name__}")
+    return elastic_regex.translate(
+        str(value.regexp),
+        value.flags,
+        language=language,
+        fold_case=fold_case,
+        also_escape=also_escape,
+        field=cond.field,
+    )
+
+
+def reject_field_reference(cond: ConditionFieldEqualsValueExpression, language: str) -> NoReturn:
+    """Raise UnsupportedFeatureError for ``|fieldref``, which ``language`` cannot express."""
+    raise unsupported_for_field(
+        cond.field,
+        cond.value,
+        language,
+        TARGET,
+        f"{language} compares a field only with literal values",
+        "compare the two fields in the Athena or Splunk query, or drop the condition",
+    )
 
 
 def wildcard_text(value: SigmaString, escape: str = "") -> str:
@@ -154,9 +213,11 @@ def wildcard_regex(value: SigmaString) -> str:
     return "".join(out)
 
 
-class LuceneBackend(PySigmaLuceneBackend):
+class LuceneBackend(ExplainUnsupported, PySigmaLuceneBackend):
     """Lucene query_string backend that escapes every reserved character and whitespace."""
 
+    target: ClassVar[str] = TARGET
+    language: ClassVar[str] = "Lucene"
     add_escaped: ClassVar[str] = LUCENE_QUERY_RESERVED
     field_escape_pattern: ClassVar[re.Pattern[str]] = re.compile(
         r"[\s+\-=&|!(){}\[\]^\"~*?:\\/'<>]"
@@ -190,9 +251,47 @@ class LuceneBackend(PySigmaLuceneBackend):
             return f"{self.escape_and_quote_field(cond.field)}:/{regex}/"
         return super().convert_condition_field_eq_val_str(cond, state)
 
+    def convert_condition_not(self, cond: ConditionNOT, state: ConversionState) -> Any:
+        """Convert ``NOT x``, grouping an ``x`` that starts with NOT itself.
+
+        Lucene's classic query parser, whose grammar query_string uses, takes at most one
+        modifier (``+``, ``-`` or ``NOT``) before a clause, so ``NOT NOT _exists_:f`` (from
+        ``not`` around ``|exists: false``) is written ``NOT (NOT _exists_:f)``.
+        """
+        result = super().convert_condition_not(cond, state)
+        if isinstance(result, str) and result.startswith("NOT NOT "):
+            return f"NOT ({result[len('NOT ') :]})"
+        return result
+
+    def convert_condition_field_eq_val_str_case_sensitive(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
+        """Convert ``field|cased = value`` like any value: keyword terms are case-sensitive."""
+        return self.convert_condition_field_eq_val_str(cond, state)
+
+    def convert_condition_field_eq_val_re(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
+        """Convert ``field|re = regex`` to a ``/regex/`` term that matches anywhere.
+
+        query_string has no case-insensitive regex, so ``re|i`` is folded into the pattern.
+        """
+        regex = translate_regex(cond, self.language, fold_case=True, also_escape="/")
+        return f"{self.escape_and_quote_field(cond.field)}:/{regex.pattern}/"
+
+    # pySigma annotates ``cond`` as SigmaFieldReference but passes the whole condition.
+    def convert_condition_field_eq_field(  # type: ignore[override]
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
+        """Raise UnsupportedFeatureError: query_string cannot compare two fields."""
+        reject_field_reference(cond, self.language)
+
     def convert_value_re(self, r: SigmaRegularExpression, state: ConversionState) -> str:
-        """Convert a regular expression for a query_string ``/regex/`` term."""
-        return _flag_prefix(self, r) + lucene_regex(str(r.regexp), also_escape="/")
+        """Escape a regular expression for the ``{regex}`` placeholder of pySigma's templates.
+
+        ``re`` conditions do not come here: convert_condition_field_eq_val_re translates them.
+        """
+        return lucene_regex(str(r.regexp), also_escape="/")
 
     def escape_and_quote_field(self, field_name: str) -> str:
         """Escape a field name, rejecting characters query_string cannot escape."""
@@ -209,8 +308,38 @@ class LuceneBackend(PySigmaLuceneBackend):
         return result
 
 
-class ESQLBackend(PySigmaESQLBackend):
+class ESQLBackend(ExplainUnsupported, PySigmaESQLBackend):
     """ES|QL backend that writes every string through one ES|QL string-literal encoder."""
+
+    target: ClassVar[str] = TARGET
+    language: ClassVar[str] = "ES|QL"
+    explicit_not_exists_expression: ClassVar[bool] = True
+
+    def convert_condition_not(self, cond: ConditionNOT, state: ConversionState) -> Any:
+        """Convert ``not x`` so that a null ``x`` (a missing field) counts as not matching."""
+        inner = self.convert_condition(cond.args[0], state)
+        return f"not coalesce({inner}, false)"
+
+    def convert_condition_field_eq_val_str_case_sensitive(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
+        """Convert ``field|cased = value`` like any value: ``==`` and ``like`` keep case."""
+        return self.convert_condition_field_eq_val_str(cond, state)
+
+    def convert_condition_field_eq_val_re(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
+        """Convert ``field|re = regex`` to ``rlike``, which must match the whole value.
+
+        RLIKE has no case-insensitive form, so ``re|i`` is folded into the pattern.
+        """
+        regex = translate_regex(cond, self.language, fold_case=True)
+        field = self.escape_and_quote_field(cond.field)
+        return f"{field} rlike {esql.quote_string(regex.pattern)}"
+
+    def convert_condition_val(self, cond: ConditionValueExpression, state: ConversionState) -> Any:
+        """Raise UnsupportedFeatureError: a WHERE condition needs a field to compare."""
+        raise unsupported_keyword(cond.value, self.language, TARGET)
 
     def convert_value_str(self, s: SigmaString, state: ConversionState) -> str:
         """Convert a value to an ES|QL string: a ``like`` pattern when it has wildcards."""
@@ -220,9 +349,11 @@ class ESQLBackend(PySigmaESQLBackend):
         return esql.quote_string(wildcard_text(s, escape))
 
     def convert_value_re(self, r: SigmaRegularExpression, state: ConversionState) -> str:
-        """Convert a regular expression to the inside of an ES|QL ``rlike "..."`` string."""
-        regex = _flag_prefix(self, r) + lucene_regex(str(r.regexp))
-        return esql.quote_string(regex)[1:-1]
+        """Escape a regular expression for the ``{regex}`` placeholder of pySigma's templates.
+
+        ``re`` conditions do not come here: convert_condition_field_eq_val_re translates them.
+        """
+        return esql.quote_string(lucene_regex(str(r.regexp)))[1:-1]
 
     def escape_and_quote_field(self, field_name: str) -> str:
         """Quote a field name with backticks unless ES|QL reads it bare, doubling backticks."""
@@ -245,8 +376,26 @@ def _needs_eql_regex(value: Any) -> bool:
     return any(isinstance(part, str) and any(char in "*?\\" for char in part) for part in value.s)
 
 
-class EqlBackend(PySigmaEqlBackend):
+def _eql_match(field: str, value: SigmaString, case_sensitive: bool) -> str:
+    """Write an EQL comparison of ``field`` with a Sigma string, with or without case."""
+    if _needs_eql_regex(value):
+        operator = "regex" if case_sensitive else "regex~"
+        return f"{field} {operator} {_eql_string(wildcard_regex(value))}"
+    if not case_sensitive:
+        return f"{field}:{_eql_string(wildcard_text(value))}"
+    # ``==`` compares the text exactly, so a pattern with wildcards needs ``like``.
+    operator = "like" if value.contains_special() else "=="
+    return f"{field} {operator} {_eql_string(wildcard_text(value))}"
+
+
+class EqlBackend(ExplainUnsupported, PySigmaEqlBackend):
     """EQL backend with complete string escaping and regex~ for literal wildcard characters."""
+
+    target: ClassVar[str] = TARGET
+    language: ClassVar[str] = "EQL"
+    field_exists_expression: ClassVar[str] = "?{field} != null"
+    field_not_exists_expression: ClassVar[str] = "?{field} == null"
+    explicit_not_exists_expression: ClassVar[bool] = True
 
     def convert_value_str(self, s: SigmaString, state: ConversionState) -> str:
         """Convert a value to an EQL string for ``:``, ``like~`` or ``==``."""
@@ -258,26 +407,84 @@ class EqlBackend(PySigmaEqlBackend):
         """Convert ``field = value``, as ``regex~`` when the value has literal ``*?\\``."""
         value = cond.value
         if isinstance(value, SigmaString) and _needs_eql_regex(value):
-            regex = wildcard_regex(value)
-            return f"{self.escape_and_quote_field(cond.field)} regex~ {_eql_string(regex)}"
+            return _eql_match(self.escape_and_quote_field(cond.field), value, False)
         return super().convert_condition_field_eq_val_str(cond, state)
+
+    def convert_condition_field_eq_val_str_case_sensitive(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
+        """Convert ``field|cased = value`` with ``==``, ``like`` or ``regex`` by its form."""
+        value = cond.value
+        if not isinstance(value, SigmaString):
+            raise TypeError(f"expected a string, got {type(value).__name__}")
+        return _eql_match(self.escape_and_quote_field(cond.field), value, True)
 
     def decide_convert_condition_as_in_expression(
         self, cond: ConditionOR | ConditionAND, state: ConversionState
     ) -> bool:
-        """Keep values that need ``regex~`` out of ``like~ (...)`` lists."""
+        """Keep values that need ``regex~``, and cased values, out of ``like~ (...)`` lists."""
         if any(
-            isinstance(arg, ConditionFieldEqualsValueExpression) and _needs_eql_regex(arg.value)
+            isinstance(arg, ConditionFieldEqualsValueExpression)
+            and (_needs_eql_regex(arg.value) or isinstance(arg.value, SigmaCasedString))
             for arg in cond.args
         ):
             return False
         result: bool = super().decide_convert_condition_as_in_expression(cond, state)
         return result
 
+    def convert_condition_field_eq_val_re(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
+        """Convert ``field|re = regex`` to ``regex`` (case-sensitive, as Sigma) or ``regex~``.
+
+        Sigma's ``re`` is case-sensitive, and ``re|i`` or a leading ``(?i)`` makes it
+        case-insensitive. pySigma writes ``regex~`` for both, which matches too much.
+        """
+        regex = translate_regex(cond, self.language, fold_case=False)
+        operator = "regex~" if regex.ignore_case else "regex"
+        return f"{self.escape_and_quote_field(cond.field)} {operator} {_eql_string(regex.pattern)}"
+
+    def convert_condition_field_eq_val_bool(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
+        """Convert ``field = true|false`` with ``==``, because EQL's ``:`` takes strings only."""
+        value = cond.value
+        if not isinstance(value, SigmaBool):
+            raise TypeError(f"expected a boolean, got {type(value).__name__}")
+        return f"{self.escape_and_quote_field(cond.field)} == {self.bool_values[value.boolean]}"
+
+    def convert_condition_field_eq_val_num(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
+        """Convert ``field = number`` with ``==``, because EQL's ``:`` takes strings only."""
+        return f"{self.escape_and_quote_field(cond.field)} == {cond.value}"
+
+    # pySigma annotates ``cond`` as SigmaFieldReference but passes the whole condition.
+    def convert_condition_field_eq_field(  # type: ignore[override]
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
+        """Raise UnsupportedFeatureError: EQL cannot compare two fields."""
+        reject_field_reference(cond, self.language)
+
+    def convert_condition_not(self, cond: ConditionNOT, state: ConversionState) -> Any:
+        """Convert ``not x``, writing ``not (field == null)`` as a quoted ``?field != null``."""
+        inner = cond.args[0]
+        if isinstance(inner, ConditionFieldEqualsValueExpression) and isinstance(
+            inner.value, SigmaNull
+        ):
+            return f"?{self.escape_and_quote_field(inner.field)} != null"
+        return super().convert_condition_not(cond, state)
+
+    def convert_condition_val(self, cond: ConditionValueExpression, state: ConversionState) -> Any:
+        """Raise UnsupportedFeatureError: an EQL condition needs a field to compare."""
+        raise unsupported_keyword(cond.value, self.language, TARGET)
+
     def convert_value_re(self, r: SigmaRegularExpression, state: ConversionState) -> str:
-        """Convert a regular expression to the inside of an EQL ``regex~ "..."`` string."""
-        regex = _flag_prefix(self, r) + lucene_regex(str(r.regexp))
-        return _eql_string(regex)[1:-1]
+        """Escape a regular expression for the ``{regex}`` placeholder of pySigma's templates.
+
+        ``re`` conditions do not come here: convert_condition_field_eq_val_re translates them.
+        """
+        return _eql_string(lucene_regex(str(r.regexp)))[1:-1]
 
     def escape_and_quote_field(self, field_name: str) -> str:
         """Quote a field name with backticks unless every part is a plain EQL name."""

@@ -3,6 +3,11 @@
 The integration's ingest pipeline renames the raw keys to ECS and ``aws.cloudtrail.*`` fields
 and keeps the four request and response objects as ``flattened`` fields whose sub-keys keep
 the raw JSON casing. Keyword fields compare case-sensitively.
+
+Values are given the type of their field: a YAML number or boolean compared with a keyword
+field (every field but ``readOnly`` and the dates, and every flattened sub-key) becomes its
+text, because ES|QL rejects ``keyword == 123`` and EQL's ``:`` takes strings only. On the
+boolean ``aws.cloudtrail.read_only`` the text ``true`` or ``false`` becomes a boolean.
 """
 
 from __future__ import annotations
@@ -11,14 +16,85 @@ from sigma.processing.conditions import LogsourceCondition
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import AddConditionTransformation, SetStateTransformation
 from sigma.rule import SigmaDetection, SigmaDetectionItem
-from sigma.types import SigmaCIDRExpression
+from sigma.types import (
+    SigmaBool,
+    SigmaCIDRExpression,
+    SigmaCompareExpression,
+    SigmaExists,
+    SigmaNull,
+    SigmaNumber,
+    SigmaString,
+    SigmaTimestampPart,
+    SigmaType,
+)
 
 from siemgen import fields
+from siemgen.backends.unsupported import unsupported_for_field
+from siemgen.errors import UnsupportedFeatureError
 from siemgen.pipelines.cloudtrail import CLOUDTRAIL_LOGSOURCE, CloudTrailFieldMapping
 
 # The integration copies sourceIPAddress to source.ip (type ip) only when the value is an
 # address, and CIDR matching works on ip fields alone; source.address is a keyword.
 SOURCE_IP = "source.ip"
+TARGET = "elastic"
+_LANGUAGE = "Elastic"
+
+
+def elastic_type(field: fields.CloudTrailField | fields.JsonPath) -> str:
+    """Return the Elasticsearch mapping type of a CloudTrail field; flattened keys are keyword."""
+    if isinstance(field, fields.JsonPath):
+        return "keyword"
+    return field.elastic_type
+
+
+def _keyword_value(field: str, value: SigmaType) -> SigmaType:
+    """Return a value as a keyword field compares it: numbers and booleans as their text."""
+    if isinstance(value, SigmaBool):
+        return SigmaString("true" if value.boolean else "false")
+    if isinstance(value, SigmaNumber) and not isinstance(value, SigmaTimestampPart):
+        return SigmaString(str(value.number))
+    if isinstance(value, SigmaCompareExpression):
+        raise unsupported_for_field(
+            field,
+            value,
+            _LANGUAGE,
+            TARGET,
+            "Elasticsearch indexes the field as a keyword and compares it as text, where "
+            "'10' sorts before '9'",
+            "compare the exact values, or run the numeric comparison on Athena or Splunk",
+        )
+    return value
+
+
+def _boolean_value(field: str, value: SigmaType) -> SigmaType:
+    """Return a value as a boolean field compares it, turning ``"true"``/``"false"`` to booleans."""
+    if isinstance(value, SigmaBool | SigmaNull | SigmaExists):
+        return value
+    if isinstance(value, SigmaString) and not value.contains_special():
+        text = str(value).lower()
+        if text in ("true", "false"):
+            return SigmaBool(text == "true")
+    raise unsupported_for_field(
+        field,
+        value,
+        _LANGUAGE,
+        TARGET,
+        "Elasticsearch indexes the field as a boolean, which matches only true or false",
+        "compare the field with true or false",
+    )
+
+
+def typed_values(field: str, values: list[SigmaType]) -> list[SigmaType]:
+    """Convert a detection item's values to the Elasticsearch type of its CloudTrail field."""
+    known = fields.lookup(field)
+    if known is None:
+        return values
+    kind = elastic_type(known)
+    if kind == "keyword":
+        return [_keyword_value(field, value) for value in values]
+    if kind == "boolean":
+        return [_boolean_value(field, value) for value in values]
+    return values
 
 
 class ElasticFieldMapping(CloudTrailFieldMapping):
@@ -28,6 +104,11 @@ class ElasticFieldMapping(CloudTrailFieldMapping):
         self, detection_item: SigmaDetectionItem
     ) -> SigmaDetectionItem | SigmaDetection | None:
         """Map one detection item; a CIDR match on sourceIPAddress goes to source.ip."""
+        if detection_item.field is not None:
+            values = detection_item.value
+            converted = typed_values(detection_item.field, values)
+            if any(new is not old for new, old in zip(converted, values, strict=True)):
+                detection_item.value = converted
         values = detection_item.value
         if (
             detection_item.field == "sourceIPAddress"
@@ -42,14 +123,31 @@ class ElasticFieldMapping(CloudTrailFieldMapping):
         )
         return result
 
+
 INDEX_PATTERN = "logs-aws.cloudtrail-*"
 DATASET = "aws.cloudtrail"
 
 
 def elastic_field_name(field: fields.CloudTrailField | fields.JsonPath) -> str | None:
-    """Return the Elastic AWS integration field of a CloudTrail field, or None if unindexed."""
+    """Return the Elastic AWS integration field of a CloudTrail field, or None if unindexed.
+
+    A flattened field names the members of an array by the array's own path, so a ``[]``
+    after a key (``requestParameters.layers[]``) is dropped, and an array index such as
+    ``items.0`` raises UnsupportedFeatureError.
+    """
     if isinstance(field, fields.JsonPath):
-        return ".".join((field.column.elastic_flattened, *field.keys))
+        keys = []
+        for key in field.keys:
+            if key.isdigit():
+                raise UnsupportedFeatureError(
+                    f"field {field.raw!r} selects array member {key}, but Elastic's flattened "
+                    "field indexes every member of an array under the array's path",
+                    field=field.raw,
+                    target=TARGET,
+                    hint="drop the index to match any member of the array",
+                )
+            keys.append(key.removesuffix("[]"))
+        return ".".join((field.column.elastic_flattened, *keys))
     return field.elastic
 
 
