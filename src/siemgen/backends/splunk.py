@@ -12,6 +12,17 @@ backend escapes both. Two things remain that no escaping can fix, so this backen
 
 Field names that contain anything but ASCII letters, digits and ``_ . { } : @ -`` are rejected
 too, because pySigma quotes them in double quotes without escaping what is inside.
+
+Where pySigma's backend has no template for a Sigma construct, this one adds it or raises
+UnsupportedFeatureError naming the construct:
+
+- ``|cased`` becomes ``field=CASE(value)``: search terms compare case-insensitively, and the
+  ``CASE()`` directive makes one term case-sensitive (Splunk Search Manual, *Use CASE() and
+  TERM() to match phrases*). Cased values stay out of ``IN`` lists.
+- A keyword regular expression becomes ``| regex _raw="..."``; pySigma wrote the pattern as a
+  plain search term.
+- Field references with contains, startswith or endswith, and timestamp parts such as
+  ``|minute``, raise UnsupportedFeatureError.
 """
 
 from __future__ import annotations
@@ -21,12 +32,23 @@ import unicodedata
 from typing import Any, ClassVar
 
 from sigma.backends.splunk.splunk import SplunkBackend as PySigmaSplunkBackend
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionOR,
+    ConditionValueExpression,
+)
 from sigma.conversion.state import ConversionState
-from sigma.types import SigmaRegularExpression, SigmaString
+from sigma.types import SigmaCasedString, SigmaRegularExpression, SigmaString
 
+from siemgen.backends.unsupported import ExplainUnsupported
 from siemgen.errors import UnsupportedFeatureError
 
 _SAFE_FIELD = re.compile(r"[A-Za-z0-9_.{}:@-]+")
+# Characters a CASE() term may contain without quotes. Splunk's documentation shows CASE() with
+# unquoted terms such as CASE(LOCALHOST) and CASE(%ASA-1*).
+_CASE_BARE_TERM = re.compile(r"[A-Za-z0-9_.:/@%*+-]+")
+RAW_FIELD = "_raw"
 
 
 def control_characters(text: str) -> list[str]:
@@ -34,10 +56,11 @@ def control_characters(text: str) -> list[str]:
     return [char for char in text if unicodedata.category(char) == "Cc"]
 
 
-class SplunkBackend(PySigmaSplunkBackend):
+class SplunkBackend(ExplainUnsupported, PySigmaSplunkBackend):
     """Splunk SPL backend that rejects literal asterisks, control characters and odd fields."""
 
     target: ClassVar[str] = "splunk"
+    language: ClassVar[str] = "Splunk SPL"
 
     def convert_value_str(self, s: SigmaString, state: ConversionState) -> str:
         """Convert a string value, rejecting text that SPL cannot match literally."""
@@ -59,6 +82,43 @@ class SplunkBackend(PySigmaSplunkBackend):
             )
         result: str = super().convert_value_str(s, state)
         return result
+
+    def convert_condition_field_eq_val_str_case_sensitive(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
+        """Convert ``field|cased = value`` to ``field=CASE(value)``."""
+        value = cond.value
+        if not isinstance(value, SigmaString):
+            raise TypeError(f"expected a string, got {type(value).__name__}")
+        quoted = self.convert_value_str(value, state)
+        term = quoted[1:-1] if _CASE_BARE_TERM.fullmatch(quoted[1:-1]) else quoted
+        # NOTE: Splunk documents CASE() with unquoted terms only. The quoted CASE("...") used
+        # for values with spaces or other characters has not been run on a Splunk server.
+        return f"{self.escape_and_quote_field(cond.field)}=CASE({term})"
+
+    def decide_convert_condition_as_in_expression(
+        self, cond: ConditionOR | ConditionAND, state: ConversionState
+    ) -> bool:
+        """Keep cased values out of ``IN (...)`` lists, which compare case-insensitively."""
+        if any(
+            isinstance(arg, ConditionFieldEqualsValueExpression)
+            and isinstance(arg.value, SigmaCasedString)
+            for arg in cond.args
+        ):
+            return False
+        result: bool = super().decide_convert_condition_as_in_expression(cond, state)
+        return result
+
+    def convert_condition_val_re(
+        self, cond: ConditionValueExpression, state: ConversionState
+    ) -> Any:
+        """Convert a keyword regular expression to ``| regex _raw="..."`` on the event text."""
+        # NOTE: inside an OR, pySigma's rex and eval name their helper fields after the field,
+        # here _rawMatch and _rawCondition. Splunk hides fields whose names start with an
+        # underscore, and this form has not been run on a Splunk server.
+        on_raw = ConditionFieldEqualsValueExpression(RAW_FIELD, cond.value)
+        on_raw.parent = cond.parent
+        return self.convert_condition_field_eq_val_re(on_raw, state)
 
     def convert_value_re(self, r: SigmaRegularExpression, state: ConversionState) -> Any:
         """Convert a regular expression, rejecting control characters written raw."""
