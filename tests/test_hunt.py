@@ -13,7 +13,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from siemgen.cli import app
-from siemgen.hunt import hunt
+from siemgen.commands import hunt as command
+from siemgen.hunt import Hunt, hunt, load_rules
 
 from paths import CANONICAL, RULES
 
@@ -322,3 +323,39 @@ def test_cli_leaves_other_logsources_out(bucket: Path, tmp_path: Path) -> None:
     result = run(str(bucket), "--rules", str(rules))
     assert result.exit_code == 0, result.stderr
     assert "1 rules for other log sources left out" in result.stderr
+
+
+class RecordingProgress:
+    """Keep what a hunt reports about its progress."""
+
+    def __init__(self) -> None:
+        self.total: int | None = None
+        self.advanced: list[int] = []
+
+    def start(self, total_bytes: int) -> None:
+        self.total = total_bytes
+
+    def advance(self, scanned_bytes: int) -> None:
+        self.advanced.append(scanned_bytes)
+
+
+def test_hunt_reports_progress_in_bytes(bucket: Path) -> None:
+    progress = RecordingProgress()
+    Hunt(load_rules([CANONICAL]).detections, progress=progress).run([bucket])
+    files = [path for path in bucket.rglob("*.json.gz") if "CloudTrail-" not in str(path)]
+    assert progress.total == sum(path.stat().st_size for path in files)
+    assert sum(progress.advanced) == progress.total
+
+
+def test_progress_bar_waits_before_opening(monkeypatch: pytest.MonkeyPatch) -> None:
+    bar = command.ProgressBar()
+    bar.start(100)
+    bar.advance(40)
+    assert bar.bar is None
+    monkeypatch.setattr(command, "PROGRESS_DELAY_SECONDS", 0.0)
+    bar.advance(30)
+    assert bar.bar is not None
+    assert bar.done == 70
+    bar.advance(30)
+    bar.finish()
+    assert bar.bar is None

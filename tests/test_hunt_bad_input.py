@@ -19,8 +19,10 @@ from typer.testing import CliRunner, Result
 
 from siemgen.cli import app
 from siemgen.hunt import Detection, TimeRange, load_rules
+from siemgen.hunt.isolation import batches, isolate
 from siemgen.hunt.logs import LogFile, find_log_files
-from siemgen.hunt.scan import BatchResult, FileScan, Scanner, batches, isolate
+from siemgen.hunt.results import BatchResult, FileScan
+from siemgen.hunt.scan import Scanner
 from siemgen.hunt.schema import OUTPUT_PATHS, select_columns
 
 from paths import CANONICAL
@@ -169,6 +171,21 @@ def test_empty_file_is_skipped(tmp_path: Path) -> None:
     assert found_ids(result) == GOOD_IDS
 
 
+def test_file_name_with_glob_characters_is_skipped(tmp_path: Path) -> None:
+    folder = good_bucket(tmp_path)
+    bad = folder / "export[1].json.gz"
+    bad.write_bytes(gzip_bytes([PLANTED[3]]))
+    # A file the pattern would match instead of the named one.
+    (folder / "export1.json.gz").write_bytes(gzip_bytes([NOISE[3]]))
+    result = run(str(tmp_path))
+    assert result.exit_code == 1
+    assert warnings(result) == [
+        f"warning: {bad}: skipped: the path contains *, ? or [, which DuckDB reads as a "
+        "pattern; rename the file"
+    ]
+    assert found_ids(result) == GOOD_IDS
+
+
 def test_empty_records_array_is_fine(tmp_path: Path) -> None:
     folder = good_bucket(tmp_path)
     (folder / "quiet.json.gz").write_bytes(gzip_bytes([]))
@@ -265,7 +282,7 @@ class CountingRun:
 
     def __call__(self, part: Sequence[LogFile]) -> dict[str, FileScan]:
         self.files_read += len(part)
-        return self.scanner.run(self.scanner.json_source(part))
+        return self.scanner.scan_part(part)
 
 
 def test_bad_file_costs_one_batch_reread(tmp_path: Path) -> None:
@@ -306,7 +323,7 @@ def test_isolation_splits_batch_when_error_names_no_file(tmp_path: Path) -> None
         # A data error whose message names no file, as DuckDB raises for some bad values.
         if any(log_file.name == poisoned for log_file in part):
             raise duckdb.ConversionException("Conversion Error: could not convert value")
-        return scanner.run(scanner.json_source(part))
+        return scanner.scan_part(part)
 
     result = BatchResult()
     isolate(files, result, run_part)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import sys
 import time
 from pathlib import Path
@@ -186,10 +187,21 @@ def _run(
     text = io.StringIO()
     write_results(result, rule_set, output_format, text)
     if output is None:
-        sys.stdout.write(text.getvalue())
-        sys.stdout.flush()
+        _write_stdout(text.getvalue())
     else:
         write_report(output, text.getvalue().encode("utf-8"), "--output")
     for line in summary_lines(result, rule_set):
         typer.echo(line, err=True)
     return EXIT_INCOMPLETE if result.skipped or rule_set.errors else EXIT_OK
+
+
+def _write_stdout(text: str) -> None:
+    """Write the results to stdout, stopping quietly when the reader closes the pipe."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader (``| head``) has gone; point stdout at /dev/null so that Python's final
+        # flush does not fail again, as the Python signal documentation advises.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from siemgen.hunt.detections import Detection, compile_rule, compile_rules
 from siemgen.hunt.logs import LogFile, Skipped, TimeRange, find_log_files, parse_time
+from siemgen.hunt.results import FileScan, Hit
 from siemgen.hunt.run import Hunt, HuntResult, Progress, RuleSet, hunt, load_rules
-from siemgen.hunt.scan import FileScan, Hit
 
 __all__ = [
     "Detection",

@@ -1,6 +1,6 @@
 """Parquet copies of the records a hunt read, so the next hunt over the same files skips JSON.
 
-The folder holds ``manifest.json`` and ``records-<hash>.parquet`` files, one per scanned batch.
+The folder contains ``manifest.json`` and ``records-<hash>.parquet`` files, one per batch.
 The manifest maps each log file, keyed by its resolved path, size and modification time, to
 the Parquet file holding its records and the columns that file has. A later hunt reads a log
 file from Parquet when its key matches and the Parquet file has every column the hunt needs;
@@ -22,8 +22,9 @@ import duckdb
 
 from siemgen.errors import ConfigError, OutputError
 from siemgen.hunt.logs import LogFile
-from siemgen.hunt.scan import FileScan, sql_literal
+from siemgen.hunt.results import FileScan
 from siemgen.hunt.schema import Selection, selection_from_structure
+from siemgen.hunt.sql import sql_literal
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ _PARQUET_NAME = re.compile(r"records-[0-9a-f]{16}\.parquet")
 
 @dataclass(frozen=True)
 class CacheEntry:
-    """Where the records of one log file are kept."""
+    """The manifest entry of one log file: its Parquet copy and its record counts."""
 
     key: str
     path: str
@@ -79,7 +80,7 @@ class ParquetCache:
         self.folder = folder
         self.entries: dict[str, CacheEntry] = {}
         self.contents: dict[str, list[str]] = {}
-        """Parquet file name to the names of the log files whose records it holds."""
+        """Parquet file name to the names of the log files whose records it contains."""
         self.warnings: list[str] = []
         self._load()
 
@@ -189,7 +190,7 @@ class ParquetCache:
     def record(
         self, log_file: LogFile, parquet: Path, selection: Selection, scan: FileScan
     ) -> None:
-        """Point the manifest entry of one log file at the Parquet file that holds it."""
+        """Point the manifest entry of one log file at the Parquet file that contains it."""
         key = file_key(log_file)
         self.entries[key] = CacheEntry(
             key=key,
@@ -218,37 +219,39 @@ class ParquetCache:
 
     def _save(self) -> None:
         latest: dict[str, CacheEntry] = {}
-        # A file rewritten in place gets a new key; keep only its newest entry.
+        # A file rewritten in place gets a new key, so only its newest entry is kept.
         for entry in self.entries.values():
             latest[entry.path] = entry
         self.entries = {entry.key: entry for entry in latest.values()}
         used = {entry.parquet for entry in self.entries.values()}
         self.contents = {name: names for name, names in self.contents.items() if name in used}
-        data: dict[str, Any] = {
-            "version": MANIFEST_VERSION,
-            "files": {
-                key: {
-                    "path": entry.path,
-                    "name": entry.name,
-                    "parquet": entry.parquet,
-                    "columns": entry.columns,
-                    "records": entry.records,
-                    "missing": entry.missing,
-                    "empty_records": entry.empty_records,
-                }
-                for key, entry in sorted(self.entries.items())
-            },
-            "parquet": {name: sorted(names) for name, names in sorted(self.contents.items())},
-        }
-        self.folder.mkdir(parents=True, exist_ok=True)
+
         partial = self.folder / (MANIFEST + ".partial")
-        partial.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        text = json.dumps(self._manifest(), indent=1, sort_keys=True) + "\n"
+        partial.write_text(text, encoding="utf-8")
         partial.replace(self.folder / MANIFEST)
+
         # NOTE: two hunts sharing one cache folder at the same time can drop each other's
-        # entries, because each writes the whole manifest; the logs are then read again.
+        # entries, because each writes the whole manifest. The logs are then read again.
         for path in self.folder.iterdir():
             if _PARQUET_NAME.fullmatch(path.name) and path.name not in used:
                 path.unlink(missing_ok=True)
+
+    def _manifest(self) -> dict[str, Any]:
+        files = {
+            key: {
+                "path": entry.path,
+                "name": entry.name,
+                "parquet": entry.parquet,
+                "columns": entry.columns,
+                "records": entry.records,
+                "missing": entry.missing,
+                "empty_records": entry.empty_records,
+            }
+            for key, entry in sorted(self.entries.items())
+        }
+        parquet = {name: sorted(names) for name, names in sorted(self.contents.items())}
+        return {"version": MANIFEST_VERSION, "files": files, "parquet": parquet}
 
 
 def _covers(columns: str, selection: Selection) -> bool:
@@ -262,15 +265,15 @@ def _covers(columns: str, selection: Selection) -> bool:
 def parquet_source(cache: ParquetCache, entries: Sequence[CacheEntry]) -> str:
     """Return SQL that yields the cached records of ``entries``, which share one column set.
 
-    A Parquet file whose every log file is wanted is read whole; from any other, only the
-    rows of the wanted log files are kept.
+    A Parquet file is read whole when every log file in it is requested. From any other,
+    only the rows of the requested log files are kept.
     """
-    wanted: dict[str, set[str]] = {}
+    requested: dict[str, set[str]] = {}
     for entry in entries:
-        wanted.setdefault(entry.parquet, set()).add(entry.name)
+        requested.setdefault(entry.parquet, set()).add(entry.name)
     whole = []
     parts = []
-    for parquet, names in sorted(wanted.items()):
+    for parquet, names in sorted(requested.items()):
         path = sql_literal(str(cache.folder / parquet))
         if set(cache.contents.get(parquet, ())) == names:
             whole.append(path)

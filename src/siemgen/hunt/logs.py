@@ -24,12 +24,11 @@ logger = logging.getLogger(__name__)
 
 SKIPPED_FOLDERS = frozenset({"CloudTrail-Digest", "CloudTrail-Insight"})
 
-# A file in a folder dated D holds records delivered on day D. CloudTrail delivers a record
-# about 15 minutes after the call on average, but a file may hold older records (a call that
-# was delivered late), and the delivery time and event time come from different clocks. So a
-# dated file is kept when its day widened by this margin on each side overlaps the range;
-# pruning never drops a record whose eventTime is in range unless it was delivered more than
-# a day away from its eventTime.
+# A file in a folder dated D contains records delivered on day D. CloudTrail delivers a record
+# about 15 minutes after the call on average, but a file may contain older records that were
+# delivered late, and delivery time and event time come from different clocks. So a dated
+# file is kept when its day, widened by this margin on each side, overlaps the range. Pruning
+# drops a record whose eventTime is in range only if it was delivered more than a day away.
 DATE_MARGIN = dt.timedelta(days=1)
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -37,7 +36,7 @@ _DAY = dt.timedelta(days=1)
 
 
 class LogFormat(StrEnum):
-    """How a file holds its records."""
+    """The layout of the records in a log file."""
 
     RECORDS = "records"
     """A JSON object with a ``Records`` array, as CloudTrail delivers to S3."""
@@ -58,7 +57,7 @@ LOG_SUFFIXES = tuple(suffix for suffix, _, _ in _SUFFIXES)
 
 @dataclass(frozen=True)
 class LogFile:
-    """One log file to read, with what its name and folders say about it."""
+    """One log file to read, with the format and delivery date its name and folders give."""
 
     path: Path
     size: int
@@ -291,8 +290,14 @@ def _add(found: Discovery, seen: set[Path], log_file: LogFile, window: TimeRange
     found.files.append(log_file)
 
 
+# DuckDB expands these characters in a file path as a glob pattern.
+_GLOB_CHARACTERS = frozenset("*?[")
+
+
 def precheck(log_file: LogFile) -> str | None:
     """Return why a file cannot be read, from its first bytes, or None when it may be read."""
+    if _GLOB_CHARACTERS & set(log_file.name):
+        return "the path contains *, ? or [, which DuckDB reads as a pattern; rename the file"
     if log_file.size == 0:
         return "file is empty"
     try:
@@ -308,7 +313,7 @@ def precheck(log_file: LogFile) -> str | None:
 
 
 def uncompressed_size(log_file: LogFile) -> int:
-    """Estimate the bytes a file holds once decompressed, for DuckDB's object size limit.
+    """Estimate the size of a file once decompressed, for DuckDB's object size limit.
 
     The last four bytes of a gzip file are the uncompressed size modulo 2**32 (RFC 1952).
     """

@@ -9,8 +9,8 @@ from typing import Any, TextIO
 
 from siemgen.errors import ConfigError
 from siemgen.hunt.detections import Detection
+from siemgen.hunt.results import Hit
 from siemgen.hunt.run import HuntResult, RuleSet
-from siemgen.hunt.scan import Hit
 
 FORMATS = ("table", "jsonl", "csv", "json")
 
@@ -193,6 +193,7 @@ def summary_lines(result: HuntResult, rule_set: RuleSet) -> list[str]:
     quiet = len(result.detections) - len(counted)
     if quiet:
         lines.append(f"{quiet} of {len(result.detections)} rules matched nothing")
+
     files = f"{len(result.files)} files"
     if result.cached_files:
         files += f" ({result.cached_files} from the cache)"
@@ -200,19 +201,20 @@ def summary_lines(result: HuntResult, rule_set: RuleSet) -> list[str]:
     if result.records_in_range != result.records:
         totals.insert(1, f"{result.records_in_range} in the time range")
     lines.append("; ".join(totals))
-    pruned = result.pruned_folders + result.pruned_files
-    if pruned:
+
+    if result.pruned_folders or result.pruned_files:
         lines.append(
             f"left out by date: {result.pruned_folders} folders and {result.pruned_files} "
             "files outside the time range"
         )
-    problems = []
+
+    notes = []
     if result.skipped:
-        problems.append(f"{len(result.skipped)} files or folders skipped")
+        notes.append(f"{len(result.skipped)} files or folders skipped")
     if rule_set.errors:
-        problems.append(f"{len(rule_set.errors)} rules could not run")
+        notes.append(f"{len(rule_set.errors)} rules could not run")
     if rule_set.other_logsources:
-        problems.append(f"{rule_set.other_logsources} rules for other log sources left out")
-    if problems:
-        lines.append("; ".join(problems))
+        notes.append(f"{rule_set.other_logsources} rules for other log sources left out")
+    if notes:
+        lines.append("; ".join(notes))
     return lines

@@ -14,6 +14,7 @@ import duckdb
 from siemgen.errors import ConfigError, OutputError, SiemgenError
 from siemgen.hunt.cache import CacheEntry, ParquetCache, parquet_source, prepare_folder
 from siemgen.hunt.detections import Detection, DetectionCache, compile_rules
+from siemgen.hunt.isolation import DATA_ERRORS, batches, file_reason, isolate
 from siemgen.hunt.logs import (
     Discovery,
     LogFile,
@@ -23,26 +24,17 @@ from siemgen.hunt.logs import (
     find_log_files,
     precheck,
 )
-from siemgen.hunt.scan import (
-    DATA_ERRORS,
-    BatchResult,
-    FileScan,
-    Hit,
-    Scanner,
-    batches,
-    file_reason,
-    isolate,
-    sql_list,
-    sql_literal,
-)
+from siemgen.hunt.results import BatchResult, FileScan, Hit
+from siemgen.hunt.scan import Scanner
 from siemgen.hunt.schema import OUTPUT_PATHS, select_columns
+from siemgen.hunt.sql import sql_list, sql_literal
 from siemgen.rules import find_rule_files, load_collection
 
 logger = logging.getLogger(__name__)
 
 
 class Progress(Protocol):
-    """Receives how far a scan has got, in bytes of log files."""
+    """A receiver of scan progress, in bytes of log files."""
 
     def start(self, total_bytes: int) -> None:
         """Set the number of bytes the scan will read."""
@@ -69,9 +61,9 @@ def load_rules(paths: Iterable[Path], cache: Path | None = None) -> RuleSet:
     """
     rule_paths = list(paths)
     if not find_rule_files(rule_paths):
-        shown = ", ".join(str(path) for path in rule_paths)
+        listed = ", ".join(str(path) for path in rule_paths)
         raise ConfigError(
-            f"no rule files (*.yml, *.yaml) found in {shown}",
+            f"no rule files (*.yml, *.yaml) found in {listed}",
             hint="pass a rule file or folder with --rules",
         )
     collection = load_collection(rule_paths)
@@ -160,6 +152,10 @@ class Hunt:
         paths = [path for detection in self.detections for path in detection.paths]
         self.selection = select_columns([*paths, *OUTPUT_PATHS])
         self.con = _connect()
+        # Set for each run with a cache: the Parquet file each log file was written to, and
+        # the columns written, which include the columns the cache had before.
+        self._written: dict[str, Path] = {}
+        self._written_columns = self.selection
 
     def run(self, paths: Iterable[Path]) -> HuntResult:
         """Find the log files under ``paths``, scan them and return what matched."""
@@ -173,14 +169,14 @@ class Hunt:
         readable = self._precheck(discovery, result)
         if self.progress is not None:
             self.progress.start(sum(log_file.size for log_file in readable))
-        scanned = BatchResult()
         if self.cache is not None:
             result.warnings.extend(self.cache.warnings)
+            scanned = BatchResult()
             self._scan_with_cache(readable, scanned, result)
         else:
             scanner = Scanner(self.con, self.detections, self.selection, self.time_range)
             advance = self.progress.advance if self.progress is not None else None
-            self._merge(scanner.scan_files(readable, advance), scanned)
+            scanned = scanner.scan_files(readable, advance)
         self._check_absent(readable, scanned)
         self._collect(readable, scanned, result)
         if self.cache is not None:
@@ -197,17 +193,12 @@ class Hunt:
                 result.skipped.append(Skipped(log_file.path, reason))
         return readable
 
-    @staticmethod
-    def _merge(source: BatchResult, target: BatchResult) -> None:
-        target.files.update(source.files)
-        target.failed.update(source.failed)
-
     def _scan_with_cache(
         self, files: list[LogFile], scanned: BatchResult, result: HuntResult
     ) -> None:
         assert self.cache is not None
         cached, missing = self.cache.lookup(files, self.selection)
-        self._written: dict[str, Path] = {}
+        self._written = {}
         self._written_columns = self.cache.widened(missing, self.selection)
         scanner = Scanner(self.con, self.detections, self._written_columns, self.time_range)
         for batch in batches(missing):
@@ -225,7 +216,7 @@ class Hunt:
         target = self.cache.write(self.con, scanner.json_source(part), part, scanner.selection)
         for log_file in part:
             self._written[log_file.name] = target
-        return scanner.run(f"SELECT * FROM read_parquet({sql_literal(str(target))})")
+        return scanner.run_grouped(f"SELECT * FROM read_parquet({sql_literal(str(target))})")
 
     def _scan_cached(self, group: list[tuple[LogFile, CacheEntry]], scanned: BatchResult) -> None:
         """Run the rules over cached records; the per-file counts come from the manifest."""
@@ -256,11 +247,11 @@ class Hunt:
         ]
         for log_file in absent:
             if log_file.format is LogFormat.LINES:
-                scanned.files[log_file.name] = FileScan(log_file.name, 0, 0, {}, 0)
+                scanned.files[log_file.name] = FileScan(log_file.name)
                 continue
             reason = self._shape_problem(log_file)
             if reason is None:
-                scanned.files[log_file.name] = FileScan(log_file.name, 0, 0, {}, 0)
+                scanned.files[log_file.name] = FileScan(log_file.name)
             else:
                 scanned.failed[log_file.name] = reason
 

@@ -1,0 +1,101 @@
+"""Read log files in batches and find the unreadable ones without reading everything twice."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import duckdb
+
+from siemgen.hunt.logs import LogFile
+from siemgen.hunt.results import BatchResult, FileScan
+
+logger = logging.getLogger(__name__)
+
+# Files are read in batches of about this many bytes on disk, one query per batch. When a file
+# in a batch is unreadable, the rest of the batch is read again, so the size bounds that extra
+# work. It still puts enough files in one query to keep every thread busy.
+BATCH_BYTES = 32 * 1024 * 1024
+MAX_BATCH_FILES = 4096
+
+# DuckDB errors that come from the data in a file rather than from the query.
+DATA_ERRORS: tuple[type[duckdb.Error], ...] = (
+    duckdb.IOException,
+    duckdb.InvalidInputException,
+    duckdb.ConversionException,
+    duckdb.OutOfRangeException,
+)
+
+ScanPart = Callable[[Sequence[LogFile]], dict[str, FileScan]]
+"""Scan some files and return each file's counts and hits; DuckDB errors propagate."""
+
+
+def batches(files: Sequence[LogFile], batch_bytes: int = BATCH_BYTES) -> list[list[LogFile]]:
+    """Split files into consecutive batches of about ``batch_bytes`` on disk each."""
+    groups: list[list[LogFile]] = []
+    current: list[LogFile] = []
+    size = 0
+    for log_file in files:
+        if current and (size + log_file.size > batch_bytes or len(current) >= MAX_BATCH_FILES):
+            groups.append(current)
+            current, size = [], 0
+        current.append(log_file)
+        size += log_file.size
+    if current:
+        groups.append(current)
+    return groups
+
+
+def isolate(batch: Sequence[LogFile], result: BatchResult, scan: ScanPart) -> None:
+    """Run ``scan`` on ``batch``; on a data error, find the unreadable files and skip them.
+
+    DuckDB names the file in most read errors. That file is tried alone and the rest of the
+    batch again. Otherwise the batch is split in halves until each failing file is alone.
+    """
+    pending: list[Sequence[LogFile]] = [batch]
+    while pending:
+        part = pending.pop()
+        try:
+            result.files.update(scan(part))
+            continue
+        except DATA_ERRORS as error:
+            message = error_text(error)
+            if len(part) == 1:
+                logger.debug("file %s failed: %s", part[0].name, message)
+                result.failed[part[0].name] = file_reason(message, part[0].name)
+                continue
+            named = _named_file(part, message)
+        if named is not None:
+            pending.append([log_file for log_file in part if log_file is not named])
+            pending.append([named])
+        else:
+            middle = len(part) // 2
+            pending.append(part[middle:])
+            pending.append(part[:middle])
+
+
+def error_text(error: duckdb.Error) -> str:
+    """Return DuckDB's message on one line, without the error class prefix."""
+    text = " ".join(str(error).split())
+    for prefix in ("IO Error: ", "Invalid Input Error: ", "Conversion Error: "):
+        if text.startswith(prefix):
+            return text[len(prefix) :]
+    return text
+
+
+def file_reason(message: str, name: str) -> str:
+    """Return a DuckDB read error as the reason a file was skipped, without its path."""
+    detail = message.replace(f' in file "{name}"', "").replace(f": {name}", "")
+    detail = detail.replace(f'"{name}"', "the file").strip()
+    if detail.startswith("Unexpected end of GZIP stream"):
+        return "gzip data is truncated (DuckDB: Unexpected end of GZIP stream)"
+    if detail.startswith("Malformed JSON"):
+        return f"not valid JSON (DuckDB: {detail})"
+    return f"cannot read the file (DuckDB: {detail})"
+
+
+def _named_file(files: Sequence[LogFile], message: str) -> LogFile | None:
+    named = [log_file for log_file in files if log_file.name in message]
+    if not named:
+        return None
+    return max(named, key=lambda log_file: len(log_file.name))
