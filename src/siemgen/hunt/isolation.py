@@ -1,4 +1,4 @@
-"""Read log files in batches and find the unreadable ones without reading everything twice."""
+"""Split log files into batches and find the unreadable files in a batch that failed."""
 
 from __future__ import annotations
 

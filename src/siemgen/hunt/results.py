@@ -1,4 +1,4 @@
-"""What a scan returns: the records that matched and the counts of each file."""
+"""Scan results: the records that matched and the record counts of each file."""
 
 from __future__ import annotations
 

@@ -85,7 +85,7 @@ class Scanner:
             masks.append("CAST(" + (" + ".join(terms) or "0") + " AS BIGINT)")
         return masks
 
-    # Delivered files: header rows and the interesting records.
+    # Delivered files: the first record of each object, and the records to report.
 
     def delivered_query(self, files: Sequence[LogFile]) -> str:
         """Return the query over delivered files: the first record of each object, then hits.
@@ -176,8 +176,8 @@ class Scanner:
     def run_grouped(self, source: str) -> dict[str, FileScan]:
         """Run the grouped query over ``source`` and return each file's counts and hits.
 
-        The per-file result is kept in a temporary table so the hits come back as flat rows,
-        which DuckDB hands to Python much faster than lists of structs.
+        The per-file result is kept in a temporary table so the hits come back as flat rows.
+        DuckDB converts flat rows to Python much faster than lists of structs.
         """
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE hunt_batch AS {self.grouped_query(source)}")
         try:
