@@ -352,3 +352,12 @@ def test_list_validators_names_every_mode() -> None:
     names = {line.split("\t")[0] for line in result.stdout.splitlines()}
     assert "attacktag" in names
     assert "sigmahq_invalid_fieldname" in names
+
+
+def test_repository_as_committed_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from paths import REPO
+
+    monkeypatch.chdir(REPO)
+    result = CliRunner().invoke(app, ["check", "--no-cache"])
+    assert result.exit_code == 0, result.stdout
+    assert result.stdout.strip().endswith("no findings")
