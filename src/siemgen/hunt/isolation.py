@@ -19,6 +19,8 @@ BATCH_BYTES = 32 * 1024 * 1024
 MAX_BATCH_FILES = 4096
 
 # DuckDB errors that come from the data in a file rather than from the query.
+# NOTE: a rule condition that fails on some value (a CAST rather than a TRY_CAST) also raises
+# a ConversionException, and the file holding that value is then reported as unreadable.
 DATA_ERRORS: tuple[type[duckdb.Error], ...] = (
     duckdb.IOException,
     duckdb.InvalidInputException,
