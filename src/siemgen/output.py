@@ -48,7 +48,7 @@ def atomic_write(path: Path, data: bytes, make_parents: bool = True) -> None:
 
 @dataclass
 class WriteReport:
-    """What one write of the output folder did."""
+    """The files one write of the output folder wrote, left alone, removed or kept."""
 
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
