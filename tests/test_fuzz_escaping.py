@@ -10,6 +10,7 @@ carries the value and agree with a Python oracle on a record that differs in one
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -385,12 +386,23 @@ def target_pattern(format_name: str, pattern: Pattern) -> Pattern:
     return pattern
 
 
+def _is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def reference_pattern(format_name: str, pattern: Pattern) -> Pattern:
     """Return the harmless pattern whose query must have the same structure as ``pattern``'s.
 
     Each piece of text becomes a harmless word, which keeps any character that makes the
     backend choose another form for the value, because that changes the query's structure.
     """
+    if format_name == "eql" and len(pattern) == 1 and _is_ip_address(str(pattern[0])):
+        # pySigma's EQL backend compares IP addresses with ``==`` instead of ``:``.
+        return pattern
     form_characters = FORM_CHARACTERS.get(format_name, frozenset())
     parts: list[str | Wild] = []
     for part in pattern:
