@@ -16,7 +16,6 @@ import logging
 import subprocess
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -79,21 +78,10 @@ def tests_path(rule_path: Path) -> Path:
 
 def code_fingerprint(templates: Path | None) -> str:
     """Hash siemgen's own code, data and templates and its dependencies' versions."""
+    from siemgen.fingerprint import code_fingerprint as fingerprint
     from siemgen.locations import DEFAULT_TEMPLATES
 
-    digest = hashlib.sha256(CACHE_VERSION.encode())
-    package = Path(__file__).resolve().parent
-    for folder in (package, templates or DEFAULT_TEMPLATES):
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                digest.update(path.relative_to(folder).as_posix().encode())
-                digest.update(path.read_bytes())
-    for name in _DEPENDENCIES:
-        try:
-            digest.update(f"{name}={metadata.version(name)}".encode())
-        except metadata.PackageNotFoundError:
-            digest.update(f"{name}=absent".encode())
-    return digest.hexdigest()
+    return fingerprint(CACHE_VERSION, [templates or DEFAULT_TEMPLATES], _DEPENDENCIES)
 
 
 def _rule_key(fingerprint: str, rule_path: Path, root: Path, config_text: str, options: str) -> str:
