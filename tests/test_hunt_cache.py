@@ -199,3 +199,61 @@ def test_hunt_writes_only_output_and_cache(
     assert {path for path in created if cache not in path.parents and path != cache} == {output}
     assert list(work.iterdir()) == []
     assert not list(cache.glob("*.partial"))
+
+
+def _refuse_to_load(path: Path) -> Any:
+    raise AssertionError(f"rule {path} was parsed again")
+
+
+def test_cached_rules_are_not_parsed_again(
+    logs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    rule_set, first = hunt([logs], rules=[RULES], cache=cache)
+    monkeypatch.setattr("siemgen.rules.load_rule", _refuse_to_load)
+    cached_set, second = hunt([logs], rules=[RULES], cache=cache)
+    assert cached_set.detections == rule_set.detections
+    assert second.hits == first.hits
+
+
+def test_changed_rule_is_converted_again(logs: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    rule = tmp_path / "rules" / "canonical.yml"
+    rule.parent.mkdir()
+    rule.write_text(CANONICAL.read_text(encoding="utf-8"), encoding="utf-8")
+    _, first = hunt([logs], rules=[rule], cache=cache)
+    assert len(first.hits) == len(PLANTED)
+    text = rule.read_text(encoding="utf-8").replace("- PutUserPolicy\n", "")
+    rule.write_text(text, encoding="utf-8")
+    _, second = hunt([logs], rules=[rule], cache=cache)
+    assert "PutUserPolicy" not in {hit.event_name for hit in second.hits}
+    assert len(second.hits) == len(first.hits) - 1
+
+
+def test_broken_rule_is_reported_with_a_warm_cache(logs: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "canonical.yml").write_text(CANONICAL.read_text(encoding="utf-8"), encoding="utf-8")
+    hunt([logs], rules=[rules], cache=cache)
+    (rules / "broken.yml").write_text("title: [unclosed\n", encoding="utf-8")
+    rule_set, result = hunt([logs], rules=[rules], cache=cache)
+    assert [error.path for error in rule_set.errors] == [rules / "broken.yml"]
+    assert len(result.hits) == len(PLANTED)
+
+
+def test_rule_for_another_log_source_stays_out_with_a_warm_cache(
+    logs: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "canonical.yml").write_text(CANONICAL.read_text(encoding="utf-8"), encoding="utf-8")
+    other = CANONICAL.read_text(encoding="utf-8").replace("product: aws", "product: azure")
+    assert other != CANONICAL.read_text(encoding="utf-8")
+    (rules / "azure.yml").write_text(other, encoding="utf-8")
+    for _ in range(2):
+        rule_set, result = hunt([logs], rules=[rules], cache=cache)
+        assert rule_set.other_logsources == 1
+        assert len(rule_set.detections) == 1
+        assert len(result.hits) == len(PLANTED)

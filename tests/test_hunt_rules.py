@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from siemgen.convert import Converter
 from siemgen.engines.duckdb import create_cloudtrail_table, load_records, matching_event_ids
 from siemgen.hunt import hunt, load_rules
-from siemgen.hunt.detections import short_circuit
+from siemgen.hunt.rewrite import short_circuit
 from siemgen.rules import load_collection
 from siemgen.ruletest import load_tests, rule_tests_path
 

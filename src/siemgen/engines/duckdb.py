@@ -15,24 +15,22 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import duckdb
-import sqlglot
-from sqlglot import exp
 
 from siemgen.backends.athena_tables import quote_table
-from siemgen.errors import ConfigError, ConversionError
+from siemgen.errors import ConfigError
 from siemgen.fields import ATHENA_COLUMNS
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TABLE = "cloudtrail_logs"
 
-_JSON_SCALAR_MACRO = "siemgen_json_scalar"
-_IP_HEX_MACRO = "siemgen_ip_hex"
+JSON_SCALAR_MACRO = "siemgen_json_scalar"
+IP_HEX_MACRO = "siemgen_ip_hex"
 
 _MACROS = (
     # Trino json_extract_scalar returns NULL for objects and arrays, where DuckDB's
     # json_extract_string returns their JSON text.
-    f"CREATE OR REPLACE MACRO {_JSON_SCALAR_MACRO}(doc, path) AS "
+    f"CREATE OR REPLACE MACRO {JSON_SCALAR_MACRO}(doc, path) AS "
     "CASE WHEN json_type(doc, path) IN ('OBJECT', 'ARRAY') THEN NULL "
     "ELSE json_extract_string(doc, path) END",
     # An IP address as 32 hex digits of its IPv6 form, IPv4 as IPv4-mapped (::ffff:a.b.c.d)
@@ -62,7 +60,7 @@ _MACROS = (
     "lambda g: regexp_full_match(g, '[0-9a-f]{1,4}'))) "
     "THEN array_to_string(list_transform(siemgen_ipv6_groups(lower(a)), "
     "lambda g: lpad(g, 4, '0')), '') END",
-    f"CREATE OR REPLACE MACRO {_IP_HEX_MACRO}(a) AS "
+    f"CREATE OR REPLACE MACRO {IP_HEX_MACRO}(a) AS "
     "coalesce(siemgen_ipv4_hex(a), siemgen_ipv6_hex(a))",
 )
 
@@ -243,79 +241,17 @@ def load_records(
     )
 
 
-# Athena SQL -> DuckDB SQL.
-
-
-def _json_path_text(node: exp.Expression) -> str:
-    """Return the JSONPath argument of a JSON function as text."""
-    if isinstance(node, exp.Literal) and node.is_string:
-        return str(node.this)
-    if isinstance(node, exp.JSONPath):
-        return str(node.sql(dialect="presto")).strip("'").replace("''", "'")
-    raise ConversionError(f"unsupported JSON path argument {node.sql()!r}")
-
-
-def _rewrite(node: exp.Expression) -> exp.Expression:
-    """Replace Trino functions whose DuckDB form differs in meaning."""
-    if isinstance(node, exp.JSONExtractScalar):
-        path = _json_path_text(node.expression)
-        return exp.Anonymous(
-            this=_JSON_SCALAR_MACRO, expressions=[node.this, exp.Literal.string(path)]
-        )
-    if isinstance(node, exp.JSONExtract):
-        path = _json_path_text(node.expression)
-        return exp.Anonymous(this="json_extract", expressions=[node.this, exp.Literal.string(path)])
-    if isinstance(node, exp.Anonymous) and str(node.this).lower() == "any_match":
-        array, function = node.expressions
-        filtered = exp.Anonymous(this="list_filter", expressions=[array, function])
-        return exp.Paren(
-            this=exp.GT(
-                this=exp.Anonymous(this="len", expressions=[filtered]),
-                expression=exp.Literal.number(0),
-            )
-        )
-    if isinstance(node, exp.JSONFormat):
-        return exp.Cast(this=node.this, to=exp.DataType.build("VARCHAR"))
-    if isinstance(node, exp.ArrayContains) and isinstance(node.expression, exp.TryCast | exp.Cast):
-        target = node.expression.args.get("to")
-        if (
-            isinstance(target, exp.DataType)
-            and target.this == exp.DataType.Type.IPADDRESS
-            and isinstance(node.this, exp.Literal)
-        ):
-            first, last = network_hex_bounds(str(node.this.this))
-            address = exp.Anonymous(this=_IP_HEX_MACRO, expressions=[node.expression.this])
-            return exp.Paren(
-                this=exp.Between(
-                    this=address,
-                    low=exp.Literal.string(first),
-                    high=exp.Literal.string(last),
-                )
-            )
-    if isinstance(node, exp.Try) and isinstance(node.this, exp.FromISO8601Timestamp):
-        return exp.TryCast(this=node.this.this, to=exp.DataType.build("TIMESTAMPTZ"))
-    return node
-
-
 def to_duckdb(athena_sql: str) -> str:
     """Transpile Athena (Trino) SQL to DuckDB SQL with the same results on the same rows.
 
     The result calls functions that ``prepare_connection`` registers, which
     ``create_cloudtrail_table`` does.
     """
-    try:
-        tree = sqlglot.parse_one(athena_sql, read="athena")
-    except sqlglot.errors.ParseError as error:
-        raise ConversionError(
-            f"Athena SQL does not parse: {error}", target="athena", hint="report the rule"
-        ) from error
-    # A replaced node keeps its children unvisited, so repeat until nothing changes.
-    rewritten = tree
-    previous = None
-    while previous != (text := rewritten.sql(dialect="duckdb")):
-        previous = text
-        rewritten = rewritten.transform(_rewrite)
-    return str(text)
+    # sqlglot takes about a tenth of a second to import, and a hunt whose rules all come
+    # from its cache never transpiles, so the transpiler is imported on first use.
+    from siemgen.engines.transpile import transpile
+
+    return transpile(athena_sql)
 
 
 def matching_event_ids(

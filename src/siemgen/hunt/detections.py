@@ -5,18 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlglot
-from sqlglot import exp
-
-from siemgen.errors import ConversionError
+from siemgen.errors import ConversionError, RuleLoadError
+from siemgen.fingerprint import code_fingerprint
 from siemgen.hunt.schema import ColumnPath, referenced_paths, select_columns
-from siemgen.rules import RuleFile
+from siemgen.rules import RuleFile, read_text, safe_stem
 
 if TYPE_CHECKING:
     from siemgen.convert import Converter
@@ -24,7 +21,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DETECTIONS_FILE = "detections.json"
-DETECTIONS_VERSION = 1
+DETECTIONS_VERSION = 2
+# The cache entry of a rule for a log source other than AWS CloudTrail.
+_OTHER_LOGSOURCE = "other_logsource"
 # Packages whose behaviour changes the conversion, besides siemgen's own files.
 _CONVERSION_PACKAGES = ("pySigma", "sqlglot", "duckdb")
 
@@ -44,59 +43,10 @@ class Detection:
     paths: frozenset[ColumnPath]
 
 
-def _truth(node: exp.Expr) -> exp.Expr:
-    """Rewrite AND and OR as CASE so DuckDB skips the right side when the left decides it.
-
-    DuckDB evaluates both sides of AND and OR on every row when the result is a column, but
-    a CASE branch only on the rows that reach it. The rewrite keeps which rows are TRUE, not
-    the NULLs, so it applies only where the result is read as a truth value: the top of a
-    condition and the first argument of ``COALESCE(x, FALSE)``.
-    """
-    if isinstance(node, exp.Paren):
-        return _truth(node.this)
-    if isinstance(node, exp.And):
-        return exp.Case(
-            ifs=[exp.If(this=_truth(node.this), true=_truth(node.expression))],
-            default=exp.false(),
-        )
-    if isinstance(node, exp.Or):
-        return exp.Case(
-            ifs=[exp.If(this=_truth(node.this), true=exp.true())],
-            default=_truth(node.expression),
-        )
-    if isinstance(node, exp.Not):
-        inner = node.this.unnest() if isinstance(node.this, exp.Paren) else node.this
-        if _is_false_coalesce(inner):
-            return exp.Not(this=_coalesce_truth(inner))
-        return node
-    if _is_false_coalesce(node):
-        return _coalesce_truth(node)
-    return node
-
-
-def _is_false_coalesce(node: exp.Expr) -> bool:
-    if not isinstance(node, exp.Coalesce):
-        return False
-    rest = node.expressions
-    return len(rest) == 1 and isinstance(rest[0], exp.Boolean) and not rest[0].this
-
-
-def _coalesce_truth(node: exp.Expr) -> exp.Expr:
-    return exp.Coalesce(this=_truth(node.this), expressions=[exp.false()])
-
-
-def short_circuit(condition: str) -> str:
-    """Return a DuckDB condition that is TRUE on exactly the rows where ``condition`` is."""
-    try:
-        tree = sqlglot.parse_one(condition, read="duckdb")
-    except sqlglot.errors.ParseError as error:
-        raise ConversionError(f"the DuckDB condition does not parse: {error}") from error
-    return str(_truth(tree).sql(dialect="duckdb"))
-
-
 def compile_rule(rule_file: RuleFile, converter: Converter) -> Detection:
     """Convert one rule to a DuckDB condition, raising ConversionError when it cannot run."""
     from siemgen.engines.duckdb import to_duckdb
+    from siemgen.hunt.rewrite import short_circuit
 
     athena_sql = converter.convert(rule_file, "athena", "sql", backend_format="condition")
     try:
@@ -121,28 +71,14 @@ def compile_rule(rule_file: RuleFile, converter: Converter) -> Detection:
     )
 
 
-def code_fingerprint() -> str:
-    """Hash siemgen's own files and the versions of the packages that shape a conversion."""
-    package = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256(str(DETECTIONS_VERSION).encode())
-    for path in sorted(package.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
-            digest.update(path.relative_to(package).as_posix().encode())
-            digest.update(path.read_bytes())
-    for name in _CONVERSION_PACKAGES:
-        try:
-            digest.update(f"{name}={metadata.version(name)}".encode())
-        except metadata.PackageNotFoundError:
-            digest.update(f"{name}=absent".encode())
-    return digest.hexdigest()
-
-
 class DetectionCache:
     """Converted rules kept in a JSON file, valid while siemgen's code stays the same."""
 
     def __init__(self, folder: Path) -> None:
         self.path = folder / DETECTIONS_FILE
-        self.fingerprint = code_fingerprint()
+        self.fingerprint = code_fingerprint(
+            f"detections-{DETECTIONS_VERSION}", packages=_CONVERSION_PACKAGES
+        )
         self.entries: dict[str, dict[str, Any]] = {}
         self.changed = False
         try:
@@ -157,34 +93,21 @@ class DetectionCache:
             self.entries = data["rules"]
 
     @staticmethod
-    def key(rule_file: RuleFile) -> str:
+    def key(path: Path, text: str) -> str:
         """Return the entry key of a rule: a hash of the rule file's path and text."""
-        digest = hashlib.sha256(str(rule_file.path.resolve()).encode("utf-8", "surrogateescape"))
+        digest = hashlib.sha256(str(path.resolve()).encode("utf-8", "surrogateescape"))
         digest.update(b"\0")
-        digest.update(rule_file.text.encode("utf-8"))
+        digest.update(text.encode("utf-8"))
         return digest.hexdigest()
 
     def get(self, rule_file: RuleFile) -> Detection | None:
         """Return the cached detection of a rule file, or None."""
-        item = self.entries.get(self.key(rule_file))
-        if item is None:
-            return None
-        try:
-            return Detection(
-                rule_id=str(item["rule_id"]),
-                title=str(item["title"]),
-                level=str(item["level"]),
-                path=str(rule_file.path),
-                condition=str(item["condition"]),
-                fast_condition=str(item["fast_condition"]),
-                paths=frozenset(tuple(str(part) for part in path) for path in item["paths"]),
-            )
-        except (KeyError, TypeError):
-            return None
+        item = self.entries.get(self.key(rule_file.path, rule_file.text))
+        return None if item is None else _detection(item, rule_file.path)
 
     def put(self, rule_file: RuleFile, detection: Detection) -> None:
         """Store the detection of a rule file."""
-        self.entries[self.key(rule_file)] = {
+        self.entries[self.key(rule_file.path, rule_file.text)] = {
             "rule_id": detection.rule_id,
             "title": detection.title,
             "level": detection.level,
@@ -193,6 +116,42 @@ class DetectionCache:
             "paths": sorted(list(path) for path in detection.paths),
         }
         self.changed = True
+
+    def put_other_logsource(self, rule_file: RuleFile) -> None:
+        """Record that a rule file is for a log source a hunt leaves out."""
+        self.entries[self.key(rule_file.path, rule_file.text)] = {_OTHER_LOGSOURCE: True}
+        self.changed = True
+
+    def rule_set(self, rule_paths: Sequence[Path]) -> tuple[list[Detection], int] | None:
+        """Return the detections of the rule files and how many are for other log sources.
+
+        A warm hunt takes this path. It reads each file's text and nothing else, without
+        parsing YAML or importing pySigma. It returns None unless every file has an entry,
+        so that a new, changed or broken rule goes through the loader, which reports it.
+        """
+        detections: list[Detection] = []
+        others = 0
+        stems: set[str] = set()
+        for path in rule_paths:
+            stem = safe_stem(path)
+            if stem in stems:
+                return None
+            stems.add(stem)
+            try:
+                text = read_text(path)
+            except RuleLoadError:
+                return None
+            item = self.entries.get(self.key(path, text))
+            if item is None:
+                return None
+            if item.get(_OTHER_LOGSOURCE) is True:
+                others += 1
+                continue
+            detection = _detection(item, path)
+            if detection is None:
+                return None
+            detections.append(detection)
+        return detections, others
 
     def save(self) -> None:
         """Write the file atomically if an entry was added; OSError propagates."""
@@ -208,6 +167,22 @@ class DetectionCache:
         partial.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         partial.replace(self.path)
         self.changed = False
+
+
+def _detection(item: dict[str, Any], path: Path) -> Detection | None:
+    """Return the Detection in a cache entry, or None when the entry is damaged."""
+    try:
+        return Detection(
+            rule_id=str(item["rule_id"]),
+            title=str(item["title"]),
+            level=str(item["level"]),
+            path=str(path),
+            condition=str(item["condition"]),
+            fast_condition=str(item["fast_condition"]),
+            paths=frozenset(tuple(str(part) for part in column) for column in item["paths"]),
+        )
+    except (KeyError, TypeError):
+        return None
 
 
 def compile_rules(

@@ -57,15 +57,24 @@ def load_rules(paths: Iterable[Path], cache: Path | None = None) -> RuleSet:
     """Load and convert the rules under ``paths``; raise ConfigError when there are none.
 
     With a ``cache`` folder, converted rules are kept there and reused while the rule file
-    and siemgen's code stay the same.
+    and siemgen's code stay the same; when every rule is in it, no rule is parsed again.
     """
     rule_paths = list(paths)
-    if not find_rule_files(rule_paths):
+    rule_files = find_rule_files(rule_paths)
+    if not rule_files:
         listed = ", ".join(str(path) for path in rule_paths)
         raise ConfigError(
             f"no rule files (*.yml, *.yaml) found in {listed}",
             hint="pass a rule file or folder with --rules",
         )
+    if cache is not None:
+        prepare_folder(cache)
+    detection_cache = DetectionCache(cache) if cache is not None else None
+    if detection_cache is not None:
+        known = detection_cache.rule_set(rule_files)
+        if known is not None:
+            detections, others = known
+            return RuleSet(detections=detections, errors=[], other_logsources=others)
     collection = load_collection(rule_paths)
     cloudtrail = []
     others = 0
@@ -76,9 +85,8 @@ def load_rules(paths: Iterable[Path], cache: Path | None = None) -> RuleSet:
         else:
             logger.debug("rule %s is for another log source; left out", rule_file.path)
             others += 1
-    if cache is not None:
-        prepare_folder(cache)
-    detection_cache = DetectionCache(cache) if cache is not None else None
+            if detection_cache is not None:
+                detection_cache.put_other_logsource(rule_file)
     detections, conversion_errors = compile_rules(cloudtrail, cache=detection_cache)
     if detection_cache is not None:
         try:

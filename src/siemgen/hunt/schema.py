@@ -13,9 +13,6 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import sqlglot
-from sqlglot import exp
-
 from siemgen.errors import ConversionError
 from siemgen.fields import ATHENA_COLUMNS, FIELDS
 
@@ -144,6 +141,9 @@ def athena_schema() -> dict[str, Node]:
 
 def referenced_paths(duckdb_sql: str) -> set[ColumnPath]:
     """Return the column paths a DuckDB SQL condition reads, lowercase."""
+    import sqlglot
+    from sqlglot import exp
+
     try:
         tree = sqlglot.parse_one(duckdb_sql, read="duckdb")
     except sqlglot.errors.ParseError as error:
