@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
+from json.encoder import encode_basestring
 from typing import Any, TextIO
 
 from siemgen.errors import ConfigError
@@ -56,12 +57,12 @@ def _action(hit: Hit) -> str:
     return f"{service}:{name}" if service else name
 
 
-def hit_record(detection: Detection, hit: Hit) -> dict[str, Any]:
-    """Return one match as a JSON object with CloudTrail's own field names."""
+def _rule_members(detection: Detection) -> dict[str, Any]:
+    return {"rule_id": detection.rule_id, "rule": detection.title, "level": detection.level}
+
+
+def _hit_members(hit: Hit) -> dict[str, Any]:
     return {
-        "rule_id": detection.rule_id,
-        "rule": detection.title,
-        "level": detection.level,
         "eventTime": hit.event_time,
         "eventID": hit.event_id,
         "eventSource": hit.event_source,
@@ -80,6 +81,11 @@ def hit_record(detection: Detection, hit: Hit) -> dict[str, Any]:
         },
         "file": hit.file,
     }
+
+
+def hit_record(detection: Detection, hit: Hit) -> dict[str, Any]:
+    """Return one match as a JSON object with CloudTrail's own field names."""
+    return {**_rule_members(detection), **_hit_members(hit)}
 
 
 def write_table(result: HuntResult, stream: TextIO) -> None:
@@ -104,16 +110,48 @@ def write_table(result: HuntResult, stream: TextIO) -> None:
         stream.write("  ".join(cells).rstrip() + "\n")
 
 
-# The records hold only strings and None, so the encoder skips its check for cycles.
-_LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False)
+# The members of ``hit_record`` after the rule's, as JSON with a %s for each value, in the
+# order of ``_hit_values``. Filling it in gives the text json.dumps gives, at a third of
+# the cost, which matters for hunts with many matches.
+_HIT_MEMBERS = (
+    '"eventTime": %s, "eventID": %s, "eventSource": %s, "eventName": %s, "awsRegion": %s, '
+    '"sourceIPAddress": %s, "errorCode": %s, "recipientAccountId": %s, "identity": %s, '
+    '"userIdentity": {"type": %s, "arn": %s, "principalId": %s, "userName": %s, '
+    '"invokedBy": %s}, "file": %s}\n'
+)
+
+
+def _hit_values(hit: Hit) -> tuple[str | None, ...]:
+    return (
+        hit.event_time,
+        hit.event_id,
+        hit.event_source,
+        hit.event_name,
+        hit.region,
+        hit.source_ip,
+        hit.error_code,
+        hit.account,
+        hit.identity,
+        hit.identity_type,
+        hit.identity_arn,
+        hit.principal_id,
+        hit.user_name,
+        hit.invoked_by,
+        hit.file,
+    )
 
 
 def write_jsonl(result: HuntResult, stream: TextIO) -> None:
-    """Write one JSON object per rule and record."""
-    encode = _LINE_ENCODER.encode
-    stream.writelines(
-        encode(hit_record(detection, hit)) + "\n" for detection, hit in matches(result)
-    )
+    """Write one JSON object per rule and record: ``hit_record`` as one line of JSON."""
+    prefixes = [
+        json.dumps(_rule_members(detection), ensure_ascii=False)[:-1] + ", "
+        for detection in result.detections
+    ]
+    for hit in result.hits:
+        members = _HIT_MEMBERS % tuple(
+            "null" if value is None else encode_basestring(value) for value in _hit_values(hit)
+        )
+        stream.writelines(prefixes[index] + members for index in hit.rules)
 
 
 def write_csv(result: HuntResult, stream: TextIO) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -65,8 +66,12 @@ class Hit(NamedTuple):
         return self.user_name or self.principal_id or self.identity_type
 
 
-def rule_indexes(masks: Sequence[int]) -> tuple[int, ...]:
-    """Return the indexes of the rules whose bits are set in the mask columns."""
+@functools.lru_cache(maxsize=4096)
+def rule_indexes(masks: tuple[int, ...]) -> tuple[int, ...]:
+    """Return the indexes of the rules whose bits are set in the mask columns.
+
+    Most records match one rule or a few combinations, so the results are memoised.
+    """
     rules: list[int] = []
     for word, mask in enumerate(masks):
         remaining = int(mask)
@@ -80,7 +85,7 @@ def rule_indexes(masks: Sequence[int]) -> tuple[int, ...]:
 def hit_from_row(file: str, row: Sequence[Any]) -> Hit:
     """Build a Hit from the ``HIT_COLUMNS`` values followed by the rule masks."""
     count = len(HIT_COLUMNS)
-    return Hit._make((file, *row[:count], rule_indexes(row[count:])))
+    return Hit._make((file, *row[:count], rule_indexes(tuple(row[count:]))))
 
 
 @dataclass
