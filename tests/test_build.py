@@ -131,8 +131,9 @@ def test_package_failure_drops_only_the_failing_rule(tmp_path: Path) -> None:
     text = CANONICAL.read_text(encoding="utf-8")
     (rules / "a.yml").write_text(text, encoding="utf-8")
     (rules / "b.yml").write_text(
-        text.replace("title: AWS IAM Policy Changed", "title: Copy")
-        .replace("7b6a2a8d-f9e4-4c1b-9d5a-3e8f1c2b4a60", "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"),
+        text.replace("title: AWS IAM Policy Changed", "title: Copy").replace(
+            "7b6a2a8d-f9e4-4c1b-9d5a-3e8f1c2b4a60", "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+        ),
         encoding="utf-8",
     )
     result = build([rules], tmp_path / "dist")
