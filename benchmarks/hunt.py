@@ -262,6 +262,10 @@ def generate(root: Path, records: int, seed: int = 1, workers: int | None = None
     counts = [
         min(RECORDS_PER_FILE, records - start) for start in range(0, records, RECORDS_PER_FILE)
     ]
+    if workers == 1:
+        # No child process: forking a process with running threads, such as pytest with
+        # DuckDB loaded, can crash the child.
+        return sum(_write_file(root, seed, index, count) for index, count in enumerate(counts))
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
         futures = [
             pool.submit(_write_file, root, seed, index, count) for index, count in enumerate(counts)
