@@ -257,3 +257,17 @@ def test_rule_for_another_log_source_stays_out_with_a_warm_cache(
         assert rule_set.other_logsources == 1
         assert len(rule_set.detections) == 1
         assert len(result.hits) == len(PLANTED)
+
+
+def test_duplicate_rule_names_are_reported_with_a_warm_cache(logs: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = tmp_path / "team-a" / "canonical.yml"
+    second = tmp_path / "team-b" / "canonical.yml"
+    for rule in (first, second):
+        rule.parent.mkdir()
+        rule.write_text(CANONICAL.read_text(encoding="utf-8"), encoding="utf-8")
+        hunt([logs], rules=[rule], cache=cache)
+    rule_set, _ = hunt([logs], rules=[first.parent, second.parent], cache=cache)
+    assert len(rule_set.detections) == 1
+    assert [error.path for error in rule_set.errors] == [second]
+    assert "already used" in str(rule_set.errors[0])
