@@ -44,7 +44,9 @@ from sigma.types import SigmaCasedString, SigmaRegularExpression, SigmaString
 from siemgen.backends.unsupported import ExplainUnsupported
 from siemgen.errors import UnsupportedFeatureError
 
-_SAFE_FIELD = re.compile(r"[A-Za-z0-9_.{}:@-]+")
+SAFE_FIELD = re.compile(r"[A-Za-z0-9_.{}:@-]+")
+"""A field name that SPL reads the same with or without quotes."""
+SAFE_FIELD_CHARACTERS = "ASCII letters, digits and _ . { } : @ -"
 # Characters a CASE() term may contain without quotes. Splunk's documentation shows CASE() with
 # unquoted terms such as CASE(LOCALHOST) and CASE(%ASA-1*).
 _CASE_BARE_TERM = re.compile(r"[A-Za-z0-9_.:/@%*+-]+")
@@ -134,10 +136,10 @@ class SplunkBackend(ExplainUnsupported, PySigmaSplunkBackend):
 
     def escape_and_quote_field(self, field_name: str) -> str:
         """Quote a field name, rejecting names whose quoted form SPL would misread."""
-        if not _SAFE_FIELD.fullmatch(field_name):
+        if not SAFE_FIELD.fullmatch(field_name):
             raise UnsupportedFeatureError(
                 f"field {field_name!r} contains characters that an SPL field name cannot "
-                "carry safely (allowed: ASCII letters, digits and _ . { } : @ -)",
+                f"carry safely (allowed: {SAFE_FIELD_CHARACTERS})",
                 field=field_name,
                 target=self.target,
                 hint="rename the key in the rule or match the whole requestParameters text",

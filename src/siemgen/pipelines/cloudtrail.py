@@ -34,6 +34,14 @@ class CloudTrailFieldMapping(FieldMappingTransformationBase):
                 f"field {field!r} is not a CloudTrail field that the {self.target} pipeline "
                 "maps; check the spelling against the CloudTrail record reference"
             )
+        if isinstance(known, fields.JsonPath) and not all(
+            key.removesuffix("[]") for key in known.keys
+        ):
+            raise SigmaTransformationError(
+                f"field {field!r} has an empty JSON key. Every key between dots needs a name, "
+                "and '[]' goes right after the name of a key that holds an array, as in "
+                "requestParameters.items[]"
+            )
         mapped = self.mapper(known)
         if mapped is None:
             raise SigmaTransformationError(

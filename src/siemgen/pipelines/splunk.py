@@ -24,6 +24,7 @@ from sigma.types import SigmaExpansion, SigmaRegularExpression, SigmaString, Sig
 
 from siemgen import fields
 from siemgen.backends.elastic_regex import has_anchor
+from siemgen.backends.splunk import SAFE_FIELD, SAFE_FIELD_CHARACTERS
 from siemgen.backends.unsupported import unsupported_for_field
 from siemgen.errors import UnsupportedFeatureError
 from siemgen.pipelines.athena import DEFAULT_JSON_ARRAYS
@@ -61,7 +62,17 @@ def splunk_field_name(
         path = f"{path}.{name}"
         is_array = key.endswith("[]") or name == "items" or path in arrays
         names.append(name + "{}" if is_array else name)
-    return ".".join(names)
+    splunk_name = ".".join(names)
+    # The backend checks the name too, but only here is the rule's own spelling known.
+    if not SAFE_FIELD.fullmatch(splunk_name):
+        raise UnsupportedFeatureError(
+            f"field {field.raw!r} contains characters that an SPL field name cannot carry "
+            f"safely (allowed: {SAFE_FIELD_CHARACTERS})",
+            field=field.raw,
+            target=TARGET,
+            hint="rename the key in the rule or match the whole requestParameters text",
+        )
+    return splunk_name
 
 
 def _raw_event_value(field: str, value: SigmaType) -> SigmaType:
