@@ -310,6 +310,46 @@ def count_records(folder: Path, read_json: bool = False) -> int:
     return int(row[0]) if row else 0
 
 
+# The stages of a hunt that reads the cache, as ``siemgen hunt -f jsonl -o FILE`` runs them.
+PHASES = (
+    ("imports", "import siemgen.hunt and its output modules (DuckDB among them)"),
+    ("rules", "load the converted rules from the cache"),
+    ("scan", "find the files, look them up in the manifest, scan the Parquet copy"),
+    ("render", "render the matches as JSON lines"),
+    ("write", "write the output file"),
+)
+
+
+def cached_hunt_phases(logs: Path, cache: Path, output: Path) -> dict[str, float]:
+    """Run a hunt over ``logs`` that reads ``cache`` in this process, timing each stage.
+
+    The calls are those ``siemgen hunt`` makes after parsing its command line, so the stages
+    add up to the hunt without the interpreter and CLI start-up.
+    """
+    import io
+
+    started = time.perf_counter()
+    from siemgen.hunt import Hunt, load_rules
+    from siemgen.hunt.output import write_results
+    from siemgen.output import write_report
+
+    times = {"imports": time.perf_counter() - started}
+    mark = time.perf_counter()
+    rule_set = load_rules([RULES], cache)
+    times["rules"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    result = Hunt(rule_set.detections, cache=cache).run([logs])
+    times["scan"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    text = io.StringIO()
+    write_results(result, rule_set, "jsonl", text)
+    times["render"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    write_report(output, text.getvalue().encode("utf-8"), "--output")
+    times["write"] = time.perf_counter() - mark
+    return times
+
+
 @dataclass
 class Sample:
     """The timed runs of one kind of process at one size."""
@@ -332,6 +372,10 @@ class SizeResult:
     gzip_bytes: int
     samples: dict[str, Sample] = field(default_factory=dict)
     read_json_floor: common.Run | None = None
+    phases: list[dict[str, float]] = field(default_factory=list)
+    """Per run, the seconds of each stage in ``PHASES`` of a hunt that reads the cache."""
+    startup: list[float] = field(default_factory=list)
+    """Per run, the wall time of ``siemgen --version``: interpreter and CLI start-up."""
 
     def median(self, kind: str) -> float:
         """Return the median wall time of one kind."""
@@ -445,6 +489,16 @@ def measure_size(
                 f"{records} records: round {round_index - warmup + 1} of {runs} done",
                 file=sys.stderr,
             )
+    # The last round's cache is still there: time the stages of a hunt that reads it.
+    for index in range(runs):
+        command = [str(python), str(script), "--phases", str(logs), "--phases-cache", str(cache)]
+        log = scratch / f"phases-{index}.log"
+        common.require_exit(common.run_timed(command, REPO, log, env), command, (0,))
+        result.phases.append(json.loads(log.read_text(encoding="utf-8").splitlines()[-1]))
+        version = [str(siemgen), "--version"]
+        started = common.run_timed(version, REPO, scratch / "version.log", env)
+        common.require_exit(started, version, (0,))
+        result.startup.append(started.wall)
     if read_json:
         command = [str(python), str(script), "--count", str(logs), "--read-json"]
         log = scratch / "read-json-floor.log"
@@ -586,7 +640,40 @@ def report_markdown(results: list[SizeResult], argv: list[str], runs: int, warmu
         "",
         *goal_lines(results),
     ]
+    largest = max(results, key=lambda item: item.records)
+    if largest.phases:
+        lines += ["", *phase_lines(largest)]
     return "\n".join(lines)
+
+
+def phase_lines(result: SizeResult) -> list[str]:
+    """Return the section on where a hunt that reads the cache spends its time."""
+    rows = [
+        [
+            "start-up",
+            "`siemgen --version`: interpreter, Typer and the CLI",
+            common.seconds(common.median(result.startup)),
+        ]
+    ]
+    for name, meaning in PHASES:
+        rows.append(
+            [name, meaning, common.seconds(common.median([p[name] for p in result.phases]))]
+        )
+    total = common.median(result.startup) + sum(
+        common.median([p[name] for p in result.phases]) for name, _ in PHASES
+    )
+    return [
+        "### Where the cached hunt spends its time",
+        "",
+        f"At {result.records} records, {len(result.phases)} runs of the stages of a hunt that "
+        "reads the cache, timed inside one process each (`benchmarks/hunt.py --phases`), and "
+        "as many runs of `siemgen --version`. Medians in seconds:",
+        "",
+        common.markdown_table(("stage", "what it does", "median s"), rows),
+        "",
+        f"The stages add up to {total:.2f} s, against {result.median('cache read'):.2f} s for "
+        "the whole cached hunt above.",
+    ]
 
 
 def report_json(results: list[SizeResult]) -> dict[str, Any]:
@@ -607,6 +694,8 @@ def report_json(results: list[SizeResult]) -> dict[str, Any]:
                     }
                     for kind, sample in result.samples.items()
                 },
+                "phases": result.phases,
+                "startup": result.startup,
                 "ratios": {
                     "all_rules_to_floor": result.paired_ratio("all rules", "floor"),
                     "canonical_to_floor": result.paired_ratio("canonical", "floor"),
@@ -645,6 +734,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--write-doc", action="store_true", help="Replace the hunt section of docs/benchmarks.md."
     )
     parser.add_argument("--count", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--phases", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--phases-cache", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--read-json", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -672,6 +763,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(arguments)
     if args.count is not None:
         print(count_records(args.count, read_json=args.read_json))
+        return 0
+    if args.phases is not None:
+        cache = args.phases_cache
+        times = cached_hunt_phases(args.phases, cache, cache.parent / "phases.jsonl")
+        print(json.dumps(times))
         return 0
     if args.runs < 1:
         print("error: --runs must be at least 1", file=sys.stderr)

@@ -31,6 +31,7 @@ def test_benchmark_runs_at_small_size(tmp_path: Path) -> None:
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert "### Goals" in done.stdout
+    assert "### Where the cached hunt spends its time" in done.stdout
     sizes = json.loads(report.read_text())["sizes"]
     assert [size["records"] for size in sizes] == [6000, 12000]
     for size in sizes:
@@ -43,6 +44,9 @@ def test_benchmark_runs_at_small_size(tmp_path: Path) -> None:
         assert 0 < matches["canonical"] < matches["all rules"]
         assert matches["cache write"] == matches["cache read"] == matches["all rules"]
         assert all(wall > 0 for kind in kinds.values() for wall in kind["wall"])
+        assert len(size["phases"]) == len(size["startup"]) == 1
+        assert set(size["phases"][0]) == {"imports", "rules", "scan", "render", "write"}
+        assert all(seconds > 0 for seconds in size["phases"][0].values())
 
 
 def test_generated_logs_use_the_s3_layout(tmp_path: Path) -> None:
