@@ -77,9 +77,11 @@ def parse_statistics(output: str) -> list[TestCounts]:
     return results
 
 
-def run_format(name: str, selector: str, examples: int) -> FormatRun:
-    """Run one target format's fuzz tests in a pytest process."""
+def run_format(name: str, selector: str, examples: int, select: str | None = None) -> FormatRun:
+    """Run one target format's fuzz tests, or those ``select`` also matches, in pytest."""
     env = dict(os.environ, SIEMGEN_FUZZ_EXAMPLES=str(examples))
+    if select is not None:
+        selector = f"({selector}) and ({select})"
     command = [
         sys.executable,
         "-m",
@@ -145,11 +147,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=sorted(FORMATS),
         help="Fuzz only this target format; repeat for several. Default: all.",
     )
+    parser.add_argument(
+        "--select",
+        metavar="EXPRESSION",
+        help="Run only the tests that this pytest -k expression matches, "
+        "such as test_field_name_quoted_or_rejected.",
+    )
     parser.add_argument("--output", type=Path, help="Also write the report to this file.")
     args = parser.parse_args(argv)
     names = args.format or list(FORMATS)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        runs = list(pool.map(lambda name: run_format(name, FORMATS[name], args.examples), names))
+        runs = list(
+            pool.map(
+                lambda name: run_format(name, FORMATS[name], args.examples, args.select), names
+            )
+        )
     text = report(runs, args.examples)
     print(text, end="")
     if args.output:
