@@ -18,6 +18,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: Typer's Rich help keeps each docstring line break and wraps the lines again,
+    # which leaves one- and two-word lines on an 80-column terminal.
+    rich_markup_mode=None,
 )
 
 EXIT_OK = 0
