@@ -32,6 +32,7 @@ from sqlglot import exp
 from siemgen.convert import Converter
 from siemgen.engines.duckdb import create_cloudtrail_table, load_records, matching_event_ids
 from siemgen.errors import ConversionError
+from siemgen.fields import key_name
 from siemgen.lexers import TokenKind, esql, skeleton, spl
 from siemgen.rules import RuleFile
 
@@ -704,7 +705,7 @@ def expected_field_name(format_name: str, key: str) -> str | tuple[str | int, ..
         return tuple(
             int(part) if re.fullmatch("[0-9]+", part) else part.removesuffix("[]") for part in parts
         )
-    return ".".join((ELASTIC_REQUEST_PARAMETERS, *(part.removesuffix("[]") for part in parts)))
+    return ".".join((ELASTIC_REQUEST_PARAMETERS, *(key_name(part) for part in parts)))
 
 
 @pytest.mark.parametrize(("target", "format_name"), TARGET_FORMATS)
@@ -715,6 +716,7 @@ def expected_field_name(format_name: str, key: str) -> str | tuple[str | int, ..
 @example(key="a.[].b")
 @example(key="a[]")
 @example(key="a[].b")
+@example(key="m[][]")
 def test_field_name_quoted_or_rejected(target: str, format_name: str, key: str) -> None:
     # A pipe in a detection key starts Sigma's modifier list, so it never reaches a target.
     assume("|" not in key)
@@ -729,7 +731,7 @@ def test_field_name_quoted_or_rejected(target: str, format_name: str, key: str) 
         named = named or repr(field) in error.message or repr(key) in error.message
         assert named, f"the error does not name {field!r}"
         return
-    empty_keys = [part for part in key.split(".") if not part.removesuffix("[]")]
+    empty_keys = [part for part in key.split(".") if not key_name(part)]
     assert empty_keys == [], f"{field!r} has an empty JSON key but was converted"
     reference = convert(target, format_name, value_detection_for_field("requestParameters.k"))
     assert read_field_name(format_name, query) == expected_field_name(format_name, key)

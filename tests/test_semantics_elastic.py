@@ -470,3 +470,19 @@ def test_unsupported_construct_is_explained(
 def test_array_marker_dropped_for_flattened(write_rule: WriteRule) -> None:
     rule = rule_with(write_rule, "sel:\n    requestParameters.layers[]: arn:x\ncondition: sel")
     assert f'{PARAMETERS}.layers:"arn:x"' in convert(rule, "eql")
+
+
+@pytest.mark.parametrize("key", ["and", "OR", "Not", "like"])
+def test_esql_quotes_keyword_field_parts(write_rule: WriteRule, key: str) -> None:
+    rule = rule_with(write_rule, f"sel:\n    requestParameters.{key}: v1\ncondition: sel")
+    query = convert(rule, "esql")
+    assert f"`{PARAMETERS}.{key}`==" in query.replace(" ", "")
+
+
+@pytest.mark.parametrize("key", ["m[][]", "m[]"])
+def test_nested_array_marks_map_to_the_array_path(write_rule: WriteRule, key: str) -> None:
+    rule = rule_with(write_rule, f"sel:\n    requestParameters.{key}: deep\ncondition: sel")
+    for format_name in ("lucene", "esql", "eql"):
+        query = convert(rule, format_name)
+        assert "[]" not in query.replace("\\[\\]", "[]")
+        assert f"{PARAMETERS}.m" in query

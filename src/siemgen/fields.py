@@ -264,6 +264,13 @@ class JsonPath:
         return ".".join((self.column.value, *self.keys))
 
 
+def key_name(key: str) -> str:
+    """Return a JSON key of a field path without the ``[]`` marks of arrays after it."""
+    while key.endswith("[]"):
+        key = key[:-2]
+    return key
+
+
 def lookup(field: str) -> CloudTrailField | JsonPath | None:
     """Find a Sigma field name in the table, or None when CloudTrail has no such field."""
     name = _ALIASES.get(field, field)

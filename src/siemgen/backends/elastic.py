@@ -95,6 +95,14 @@ LUCENE_KEYWORDS = frozenset({"AND", "OR", "NOT", "TO"})
 
 _ESQL_UNQUOTED_PART = r"(?:[A-Za-z][A-Za-z0-9_]*|[_@][A-Za-z0-9_]+)"
 _ESQL_UNQUOTED_FIELD = re.compile(rf"{_ESQL_UNQUOTED_PART}(?:\.{_ESQL_UNQUOTED_PART})*")
+# Words that ES|QL's grammar reads as operators or clause keywords, in any case. A field path
+# with one of them as a part is quoted; quoting a name that needs none is always valid.
+ESQL_KEYWORDS = frozenset(
+    {
+        "and", "as", "asc", "by", "desc", "false", "first", "in", "is", "last", "like",
+        "match", "metadata", "not", "null", "nulls", "on", "or", "rlike", "true", "with",
+    }
+)  # fmt: skip
 _EQL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Words the eql grammar reserves, which cannot be a bare part of a field path.
 EQL_KEYWORDS = frozenset(
@@ -113,9 +121,10 @@ def reject_field_controls(field_name: str, language: str) -> None:
     """Raise UnsupportedFeatureError when a field name contains a control character."""
     controls = _control_characters(field_name)
     if controls:
+        article = "an" if language[0] in "AEIOU" else "a"
         raise UnsupportedFeatureError(
-            f"field {field_name!r} contains the control character {controls[0]!r}, which a "
-            f"{language} field name cannot carry",
+            f"field {field_name!r} contains the control character {controls[0]!r}, which "
+            f"{article} {language} field name cannot carry",
             field=field_name,
             target=TARGET,
             hint="rename the key in the rule",
@@ -358,7 +367,8 @@ class ESQLBackend(ExplainUnsupported, PySigmaESQLBackend):
     def escape_and_quote_field(self, field_name: str) -> str:
         """Quote a field name with backticks unless ES|QL reads it bare, doubling backticks."""
         reject_field_controls(field_name, "ES|QL")
-        if _ESQL_UNQUOTED_FIELD.fullmatch(field_name):
+        keyword = any(part.lower() in ESQL_KEYWORDS for part in field_name.split("."))
+        if _ESQL_UNQUOTED_FIELD.fullmatch(field_name) and not keyword:
             return field_name
         return "`" + field_name.replace("`", "``") + "`"
 

@@ -142,7 +142,7 @@ class SplunkBackend(ExplainUnsupported, PySigmaSplunkBackend):
                 f"carry safely (allowed: {SAFE_FIELD_CHARACTERS})",
                 field=field_name,
                 target=self.target,
-                hint="rename the key in the rule or match the whole requestParameters text",
+                hint="rename the key in the rule or match the whole JSON object's text",
             )
         result: str = super().escape_and_quote_field(field_name)
         return result

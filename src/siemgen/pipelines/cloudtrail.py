@@ -35,7 +35,7 @@ class CloudTrailFieldMapping(FieldMappingTransformationBase):
                 "maps; check the spelling against the CloudTrail record reference"
             )
         if isinstance(known, fields.JsonPath) and not all(
-            key.removesuffix("[]") for key in known.keys
+            fields.key_name(key) for key in known.keys
         ):
             raise SigmaTransformationError(
                 f"field {field!r} has an empty JSON key. Every key between dots needs a name, "

@@ -131,9 +131,9 @@ DATASET = "aws.cloudtrail"
 def elastic_field_name(field: fields.CloudTrailField | fields.JsonPath) -> str | None:
     """Return the Elastic AWS integration field of a CloudTrail field, or None if unindexed.
 
-    A flattened field names the members of an array by the array's own path, so a ``[]``
-    after a key (``requestParameters.layers[]``) is dropped, and an array index such as
-    ``items.0`` raises UnsupportedFeatureError.
+    A flattened field names the members of an array, and of arrays inside it, by the array's
+    own path, so each ``[]`` after a key (``requestParameters.layers[]``) is dropped, and an
+    array index such as ``items.0`` raises UnsupportedFeatureError.
     """
     if isinstance(field, fields.JsonPath):
         keys = []
@@ -146,7 +146,7 @@ def elastic_field_name(field: fields.CloudTrailField | fields.JsonPath) -> str |
                     target=TARGET,
                     hint="drop the index to match any member of the array",
                 )
-            keys.append(key.removesuffix("[]"))
+            keys.append(fields.key_name(key))
         return ".".join((field.column.elastic_flattened, *keys))
     return field.elastic
 

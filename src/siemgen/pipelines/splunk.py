@@ -70,7 +70,7 @@ def splunk_field_name(
             f"safely (allowed: {SAFE_FIELD_CHARACTERS})",
             field=field.raw,
             target=TARGET,
-            hint="rename the key in the rule or match the whole requestParameters text",
+            hint=f"rename the key in the rule or match the whole {field.column.value} text",
         )
     return splunk_name
 
