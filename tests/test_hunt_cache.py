@@ -271,3 +271,110 @@ def test_duplicate_rule_names_are_reported_with_a_warm_cache(logs: Path, tmp_pat
     assert len(rule_set.detections) == 1
     assert [error.path for error in rule_set.errors] == [second]
     assert "already used" in str(rule_set.errors[0])
+
+
+def _edit_detections(cache: Path, change: Any) -> None:
+    path = cache / DETECTIONS_FILE
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for entry in data["rules"].values():
+        change(entry)
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"condition": "eventname = = (", "fast_condition": "eventname = = ("},
+        {"condition": "TRUE -- x", "fast_condition": "TRUE -- x"},
+        {"condition": "TRUE; DROP TABLE t", "fast_condition": "TRUE"},
+        {"paths": "x"},
+        {"paths": [["no_such_column"]]},
+        {"level": 5},
+        {"title": None},
+    ],
+    ids=["syntax", "comment", "two-statements", "paths-text", "unknown-column", "level", "title"],
+)
+def test_damaged_rule_cache_converts_again(
+    logs: Path, tmp_path: Path, damage: dict[str, Any]
+) -> None:
+    cache = tmp_path / "cache"
+    _, first = hunt([logs], rules=[CANONICAL], cache=cache)
+    _edit_detections(cache, lambda entry: entry.update(damage))
+    rule_set, second = hunt([logs], rules=[CANONICAL], cache=cache)
+    assert rule_set.errors == []
+    assert second.hits == first.hits
+
+
+def _parquet_files(cache: Path) -> list[Path]:
+    return sorted(cache.glob("records-*.parquet"))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_damaged_parquet_reads_logs_again(logs: Path, tmp_path: Path, damage: str) -> None:
+    cache = tmp_path / "cache"
+    _, first = hunt([logs], rules=[CANONICAL], cache=cache)
+    for path in _parquet_files(cache):
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"garbage\n")
+    _, second = hunt([logs], rules=[CANONICAL], cache=cache)
+    assert second.cached_files == 0
+    assert second.hits == first.hits
+    assert any("unreadable" in warning for warning in second.warnings)
+    _, third = hunt([logs], rules=[CANONICAL], cache=cache)
+    assert third.cached_files == 3
+    assert third.hits == first.hits
+
+
+def test_manifest_listing_missing_columns_reads_logs_again(logs: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    hunt([logs], rules=[CANONICAL], cache=cache)
+    manifest = json.loads((cache / MANIFEST).read_text(encoding="utf-8"))
+    for entry in manifest["files"].values():
+        columns = json.loads(entry["columns"])
+        columns["responseElements"] = "JSON"
+        columns["additionalEventData"] = "JSON"
+        columns["userIdentity"] = {"type": "VARCHAR", "arn": "VARCHAR"}
+        entry["columns"] = json.dumps(columns, sort_keys=True, separators=(",", ":"))
+    (cache / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    _, cached = hunt([logs], rules=[WIDER_RULE], cache=cache)
+    _, fresh = hunt([logs], rules=[WIDER_RULE])
+    assert ids(cached.hits) == ids(fresh.hits)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [{"records": "lots"}, {"missing": {"eventTime": "lots"}}, {"parquet": "../../x.parquet"}],
+    ids=["records", "missing", "parquet-path"],
+)
+def test_manifest_entry_of_wrong_type_reads_logs_again(
+    logs: Path, tmp_path: Path, damage: dict[str, Any]
+) -> None:
+    cache = tmp_path / "cache"
+    _, first = hunt([logs], rules=[CANONICAL], cache=cache)
+    manifest = json.loads((cache / MANIFEST).read_text(encoding="utf-8"))
+    for entry in manifest["files"].values():
+        entry.update(damage)
+    (cache / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    _, second = hunt([logs], rules=[CANONICAL], cache=cache)
+    assert second.cached_files == 0
+    assert second.records == first.records
+    assert second.hits == first.hits
+    assert any("manifest is unreadable" in warning for warning in second.warnings)
+
+
+def test_cache_keeps_parquet_files_it_did_not_write(logs: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "mine"
+    cache.mkdir()
+    precious = cache / "records-0123456789abcdef.parquet"
+    precious.write_text("not siemgen's\n", encoding="utf-8")
+    hunt([logs], rules=[CANONICAL], cache=cache)
+    hunt([logs], rules=[WIDER_RULE], cache=cache)
+    assert precious.read_text(encoding="utf-8") == "not siemgen's\n"
+
+
+def test_cache_inside_a_log_folder_is_not_read_as_logs(logs: Path) -> None:
+    cache = logs / "cache"
+    hunt([logs], rules=[CANONICAL], cache=cache)
+    _, second = hunt([logs], rules=[CANONICAL], cache=cache)
+    assert second.skipped == []
+    assert second.cached_files == 3

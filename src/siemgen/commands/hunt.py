@@ -58,7 +58,8 @@ def hunt_command(
     paths: Annotated[
         list[Path],
         typer.Argument(
-            help="CloudTrail log files (.json.gz, .json, .jsonl, .jsonl.gz, .ndjson) or folders "
+            help="CloudTrail log files (.json.gz, .json, .jsonl, .jsonl.gz, .ndjson, .ndjson.gz) "
+            "or folders "
             "of them, searched recursively; AWSLogs/ folders as a trail writes them to S3 work.",
             show_default=False,
         ),
@@ -102,7 +103,8 @@ def hunt_command(
         Path | None,
         typer.Option(
             help="Folder for Parquet copies of the records read, reused while a log file's "
-            "path, size and modification time stay the same.",
+            "path, size and modification time stay the same, and for the converted rules. "
+            "siemgen trusts what it finds there: keep it where only you can write.",
         ),
     ] = None,
     verbose: Annotated[
@@ -142,6 +144,8 @@ def _run(
     output: Path | None,
     cache: Path | None,
 ) -> int:
+    import duckdb
+
     from siemgen.hunt import Hunt, TimeRange, load_rules, parse_time
     from siemgen.hunt.output import check_format, summary_lines, write_results
     from siemgen.output import write_report
@@ -175,6 +179,11 @@ def _run(
     runner = Hunt(rule_set.detections, time_range, cache, progress)
     try:
         result = runner.run(paths)
+    except duckdb.Error as error:
+        # Unreadable log files are skipped one by one, so an error that gets here most likely
+        # comes from the rules' SQL, which the cached detections.json supplies with --cache.
+        hint = "delete the --cache folder and hunt again" if cache else "report the rule"
+        raise SiemgenError(f"DuckDB failed: {' '.join(str(error).split())}", hint=hint) from error
     finally:
         if progress is not None:
             progress.finish()

@@ -50,6 +50,23 @@ class CacheEntry:
     empty_records: int
 
 
+def _entry(key: str, item: Any) -> CacheEntry:
+    """Return a manifest entry, raising ValueError when a member is missing or of a wrong type."""
+    if not isinstance(item, dict):
+        raise ValueError(f"entry {key!r} is not an object")
+    entry = CacheEntry(key=key, **item)
+    texts = (entry.path, entry.name, entry.parquet, entry.columns)
+    counts = (entry.records, entry.empty_records, *entry.missing.values())
+    if (
+        not all(isinstance(text, str) for text in texts)
+        or not _PARQUET_NAME.fullmatch(entry.parquet)
+        or not all(type(count) is int and count >= 0 for count in counts)
+        or not all(isinstance(name, str) for name in entry.missing)
+    ):
+        raise ValueError(f"entry {key!r} has a member of the wrong type")
+    return entry
+
+
 def file_key(log_file: LogFile) -> str:
     """Return the cache key of a log file: a hash of its resolved path, size and mtime."""
     text = f"{log_file.path.resolve()}\0{log_file.size}\0{log_file.mtime_ns}"
@@ -82,6 +99,9 @@ class ParquetCache:
         self.contents: dict[str, list[str]] = {}
         """Parquet file name to the names of the log files whose records it contains."""
         self.warnings: list[str] = []
+        self.owned: set[str] = set()
+        """Names of the Parquet files the manifest lists or this run wrote: the only files a
+        save may delete, so that a folder that was never a cache loses nothing."""
         self._load()
 
     def _load(self) -> None:
@@ -93,8 +113,9 @@ class ParquetCache:
             if data.get("version") != MANIFEST_VERSION:
                 raise ValueError(f"manifest version {data.get('version')!r}")
             for key, item in data["files"].items():
-                self.entries[key] = CacheEntry(key=key, **item)
+                self.entries[key] = _entry(key, item)
             self.contents = {str(name): list(names) for name, names in data["parquet"].items()}
+            self.owned = {entry.parquet for entry in self.entries.values()} | set(self.contents)
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             self.warnings.append(
                 f"{path}: cache manifest is unreadable ({error}); the logs are read again"
@@ -170,6 +191,7 @@ class ParquetCache:
                 f"COPY ({source}) TO {sql_literal(str(partial))} (FORMAT parquet, COMPRESSION zstd)"
             )
             partial.replace(target)
+            self.owned.add(target.name)
             self.contents[target.name] = [log_file.name for log_file in files]
         except duckdb.Error as error:
             if str(partial) in str(error):
@@ -204,7 +226,7 @@ class ParquetCache:
         )
 
     def save(self) -> None:
-        """Write the manifest atomically and delete Parquet files no entry refers to.
+        """Write the manifest atomically and delete the owned Parquet files no entry refers to.
 
         Raises OutputError when the folder cannot be written.
         """
@@ -234,7 +256,7 @@ class ParquetCache:
         # NOTE: two hunts sharing one cache folder at the same time can drop each other's
         # entries, because each writes the whole manifest. The logs are then read again.
         for path in self.folder.iterdir():
-            if _PARQUET_NAME.fullmatch(path.name) and path.name not in used:
+            if path.name in self.owned and path.name not in used:
                 path.unlink(missing_ok=True)
 
     def _manifest(self) -> dict[str, Any]:

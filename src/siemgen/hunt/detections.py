@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
+
 from siemgen.errors import ConversionError, RuleLoadError
 from siemgen.fingerprint import code_fingerprint
 from siemgen.hunt.schema import ColumnPath, referenced_paths, select_columns
@@ -170,19 +172,40 @@ class DetectionCache:
 
 
 def _detection(item: dict[str, Any], path: Path) -> Detection | None:
-    """Return the Detection in a cache entry, or None when the entry is damaged."""
-    try:
-        return Detection(
-            rule_id=str(item["rule_id"]),
-            title=str(item["title"]),
-            level=str(item["level"]),
-            path=str(path),
-            condition=str(item["condition"]),
-            fast_condition=str(item["fast_condition"]),
-            paths=frozenset(tuple(str(part) for part in column) for column in item["paths"]),
-        )
-    except (KeyError, TypeError):
+    """Return the Detection in a cache entry, or None when the entry is damaged.
+
+    A damaged entry (a member missing or of the wrong type, SQL that DuckDB cannot parse, a
+    column the table lacks) makes the hunt convert the rule again. An entry edited into other
+    valid SQL is trusted, like the rest of the cache folder.
+    """
+    texts = [item.get(name) for name in ("rule_id", "title", "level", "condition")]
+    fast = item.get("fast_condition")
+    columns = item.get("paths")
+    if not all(isinstance(text, str) for text in (*texts, fast)) or not isinstance(columns, list):
         return None
+    if not all(
+        isinstance(column, list) and column and all(isinstance(part, str) for part in column)
+        for column in columns
+    ):
+        return None
+    detection = Detection(
+        rule_id=str(item["rule_id"]),
+        title=str(item["title"]),
+        level=str(item["level"]),
+        path=str(path),
+        condition=str(item["condition"]),
+        fast_condition=str(fast),
+        paths=frozenset(tuple(column) for column in columns),
+    )
+    try:
+        select_columns(detection.paths)
+        for condition in (detection.condition, detection.fast_condition):
+            # In parentheses, a comment or a second statement fails to parse.
+            if len(duckdb.extract_statements(f"SELECT * FROM t WHERE ({condition})")) != 1:
+                return None
+    except (ConversionError, duckdb.Error):
+        return None
+    return detection
 
 
 def compile_rules(

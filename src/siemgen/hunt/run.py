@@ -168,6 +168,10 @@ class Hunt:
     def run(self, paths: Iterable[Path]) -> HuntResult:
         """Find the log files under ``paths``, scan them and return what matched."""
         discovery = find_log_files(paths, self.time_range)
+        if self.cache is not None:
+            # A cache folder inside a log folder contains the hunt's own JSON files, not logs.
+            discovery.files = [f for f in discovery.files if not self._in_cache(f.path)]
+            discovery.skipped = [s for s in discovery.skipped if not self._in_cache(s.path)]
         result = HuntResult(
             detections=self.detections,
             skipped=list(discovery.skipped),
@@ -191,6 +195,10 @@ class Hunt:
             self._record_cache(readable, scanned, result)
         return result
 
+    def _in_cache(self, path: Path) -> bool:
+        assert self.cache is not None
+        return path.resolve().is_relative_to(self.cache.folder.resolve())
+
     def _precheck(self, discovery: Discovery, result: HuntResult) -> list[LogFile]:
         readable = []
         for log_file in discovery.files:
@@ -206,6 +214,23 @@ class Hunt:
     ) -> None:
         assert self.cache is not None
         cached, missing = self.cache.lookup(files, self.selection)
+        for group in cached.values():
+            try:
+                self._scan_cached(group, scanned)
+            except duckdb.Error as error:
+                # A damaged or edited Parquet file: its log files are read from JSON again.
+                reason = " ".join(str(error).split())
+                result.warnings.append(
+                    f"{self.cache.folder}: cached records of {len(group)} log files are "
+                    f"unreadable ({reason}); those logs are read again"
+                )
+                for log_file, _ in group:
+                    scanned.files.pop(log_file.name, None)
+                    missing.append(log_file)
+                continue
+            result.cached_files += len(group)
+            if self.progress is not None:
+                self.progress.advance(sum(log_file.size for log_file, _ in group))
         self._written = {}
         self._written_columns = self.cache.widened(missing, self.selection)
         scanner = Scanner(self.con, self.detections, self._written_columns, self.time_range)
@@ -213,11 +238,6 @@ class Hunt:
             isolate(batch, scanned, lambda part: self._write_and_scan(scanner, part))
             if self.progress is not None:
                 self.progress.advance(sum(log_file.size for log_file in batch))
-        for group in cached.values():
-            self._scan_cached(group, scanned)
-            result.cached_files += len(group)
-            if self.progress is not None:
-                self.progress.advance(sum(log_file.size for log_file, _ in group))
 
     def _write_and_scan(self, scanner: Scanner, part: Sequence[LogFile]) -> dict[str, FileScan]:
         assert self.cache is not None
