@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from siemgen.hunt import Detection, Hit, HuntResult
-from siemgen.hunt.output import hit_record, write_jsonl
+from siemgen.hunt.output import hit_record, write_jsonl, write_table
 
 from strategies import fuzz_settings, hostile_text
 
@@ -47,3 +47,20 @@ def test_jsonl_line_is_hit_record(
         json.dumps(hit_record(detections[index], hit), ensure_ascii=False) for index in rules
     ]
     assert stream.getvalue().split("\n") == [*expected, ""]
+
+
+def test_table_escapes_terminal_control_characters() -> None:
+    region = "us-east-1\x1b]0;owned\x07"
+    arn = "arn:aws:iam::111122223333:user/a\u202eb"
+    fields: list[str | None] = [None] * FIELD_COUNT
+    fields[Hit._fields.index("region") - 1] = region
+    fields[Hit._fields.index("identity_arn") - 1] = arn
+    hit = Hit("log.json", *fields, rules=(0,))
+    stream = io.StringIO()
+    write_table(HuntResult(detections=[detection(0, "Rule\x1b[2J")], hits=[hit]), stream)
+    table = stream.getvalue()
+    assert "\x1b" not in table
+    assert "\u202e" not in table
+    assert "us-east-1\\x1b]0;owned\\x07" in table
+    assert "a\\u202eb" in table
+    assert "Rule\\x1b[2J" in table

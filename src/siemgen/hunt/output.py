@@ -88,17 +88,35 @@ def hit_record(detection: Detection, hit: Hit) -> dict[str, Any]:
     return {**_rule_members(detection), **_hit_members(hit)}
 
 
+def _printable(text: str) -> str:
+    """Return ``text`` with control and format characters written as escapes.
+
+    The table goes to a terminal, and a log record is untrusted input: an escape sequence in
+    a field could retitle or redraw the terminal, and a bidirectional override could reorder
+    what the analyst reads.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in text
+    )
+
+
 def write_table(result: HuntResult, stream: TextIO) -> None:
     """Write the matches as a table with aligned columns, one row per rule and record."""
     rows = [
-        (
-            detection.title,
-            detection.level,
-            hit.event_time or "",
-            _action(hit),
-            hit.identity or "",
-            hit.source_ip or "",
-            hit.region or "",
+        tuple(
+            _printable(cell)
+            for cell in (
+                detection.title,
+                detection.level,
+                hit.event_time or "",
+                _action(hit),
+                hit.identity or "",
+                hit.source_ip or "",
+                hit.region or "",
+            )
         )
         for detection, hit in matches(result)
     ]
