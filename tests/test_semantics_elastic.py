@@ -486,3 +486,11 @@ def test_nested_array_marks_map_to_the_array_path(write_rule: WriteRule, key: st
         query = convert(rule, format_name)
         assert "[]" not in query.replace("\\[\\]", "[]")
         assert f"{PARAMETERS}.m" in query
+
+
+@pytest.mark.parametrize("key", ["a\u200bb", "a\u202eb"], ids=["zero-width", "override"])
+def test_invisible_characters_in_field_names_are_rejected(write_rule: WriteRule, key: str) -> None:
+    rule = rule_with(write_rule, f"sel:\n    requestParameters.{key}: v1\ncondition: sel")
+    for format_name in ("lucene", "esql", "eql"):
+        with pytest.raises(ConversionError, match="invisible character"):
+            convert(rule, format_name)

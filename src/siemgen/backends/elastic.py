@@ -118,7 +118,20 @@ def _control_characters(text: str) -> list[str]:
 
 
 def reject_field_controls(field_name: str, language: str) -> None:
-    """Raise UnsupportedFeatureError when a field name contains a control character."""
+    """Raise UnsupportedFeatureError when a field name contains a control character.
+
+    Invisible format characters (a zero-width space, a bidirectional override) are rejected
+    too: the query would still name the rule's field, but a reviewer would read another one.
+    """
+    invisible = [char for char in field_name if unicodedata.category(char) == "Cf"]
+    if invisible:
+        raise UnsupportedFeatureError(
+            f"field {field_name!r} contains the invisible character {invisible[0]!r}, which "
+            "would make the query show another field name than it searches",
+            field=field_name,
+            target=TARGET,
+            hint="rename the key in the rule",
+        )
     controls = _control_characters(field_name)
     if controls:
         article = "an" if language[0] in "AEIOU" else "a"
