@@ -191,7 +191,7 @@ def test_non_utf8_rejected(tmp_path: Path) -> None:
     path.write_bytes(b'{"groups": "\xff"}')
     with pytest.raises(TestFileError) as caught:
         load_tests(path)
-    assert caught.value.problems == ["file is not valid UTF-8 (byte 12)"]
+    assert caught.value.problems == ["file is not valid UTF-8 (at byte offset 12, counting from 0)"]
 
 
 def test_deeply_nested_json_is_rejected(tmp_path: Path) -> None:

@@ -210,7 +210,7 @@ def read_text(path: Path) -> str:
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
         raise RuleLoadError(
-            f"file is not valid UTF-8 (byte {error.start})",
+            f"file is not valid UTF-8 (at byte offset {error.start}, counting from 0)",
             path=path,
             line=line,
             hint="save the rule as UTF-8",

@@ -236,6 +236,10 @@ def write_results(
         write_json(result, rule_set, stream)
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def summary_lines(result: HuntResult, rule_set: RuleSet) -> list[str]:
     """Return the per-rule counts and the totals, for stderr."""
     lines = []
@@ -260,8 +264,8 @@ def summary_lines(result: HuntResult, rule_set: RuleSet) -> list[str]:
 
     if result.pruned_folders or result.pruned_files:
         lines.append(
-            f"left out by date: {result.pruned_folders} folders and {result.pruned_files} "
-            "files outside the time range"
+            f"left out by date: {_count(result.pruned_folders, 'folder')} and "
+            f"{_count(result.pruned_files, 'file')} outside the time range"
         )
 
     notes = []

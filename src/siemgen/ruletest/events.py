@@ -127,7 +127,9 @@ def _read_json(path: Path) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise TestFileError(path, [f"file is not valid UTF-8 (byte {error.start})"]) from error
+        raise TestFileError(
+            path, [f"file is not valid UTF-8 (at byte offset {error.start}, counting from 0)"]
+        ) from error
     try:
         data = json.loads(text, object_pairs_hook=_reject_duplicate_keys)
     except RecursionError as error:
