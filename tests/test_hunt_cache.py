@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -281,25 +282,45 @@ def _edit_detections(cache: Path, change: Any) -> None:
     path.write_text(json.dumps(data), encoding="utf-8")
 
 
+DAMAGED_ENTRIES = {
+    "syntax": {"condition": "eventname = = (", "fast_condition": "eventname = = ("},
+    "comment": {"condition": "TRUE -- x", "fast_condition": "TRUE -- x"},
+    "two-statements": {"condition": "TRUE; DROP TABLE t", "fast_condition": "TRUE"},
+    "digest": {"digest": "0" * 64},
+}
+# Entries of the wrong shape whose digest was recomputed, which the type checks catch.
+MISSHAPEN_ENTRIES = {
+    "paths-text": {"paths": "x"},
+    "unknown-column": {"paths": [["no_such_column"]]},
+    "level": {"level": 5},
+    "title": {"title": None},
+}
+
+
+def _rehash(entry: dict[str, Any]) -> None:
+    members = {name: value for name, value in entry.items() if name != "digest"}
+    text = json.dumps(members, sort_keys=True).encode("utf-8")
+    entry["digest"] = hashlib.sha256(text).hexdigest()
+
+
 @pytest.mark.parametrize(
-    "damage",
-    [
-        {"condition": "eventname = = (", "fast_condition": "eventname = = ("},
-        {"condition": "TRUE -- x", "fast_condition": "TRUE -- x"},
-        {"condition": "TRUE; DROP TABLE t", "fast_condition": "TRUE"},
-        {"paths": "x"},
-        {"paths": [["no_such_column"]]},
-        {"level": 5},
-        {"title": None},
-    ],
-    ids=["syntax", "comment", "two-statements", "paths-text", "unknown-column", "level", "title"],
+    ("damage", "rehash"),
+    [(damage, False) for damage in DAMAGED_ENTRIES.values()]
+    + [(damage, True) for damage in MISSHAPEN_ENTRIES.values()],
+    ids=[*DAMAGED_ENTRIES, *MISSHAPEN_ENTRIES],
 )
 def test_damaged_rule_cache_converts_again(
-    logs: Path, tmp_path: Path, damage: dict[str, Any]
+    logs: Path, tmp_path: Path, damage: dict[str, Any], rehash: bool
 ) -> None:
     cache = tmp_path / "cache"
     _, first = hunt([logs], rules=[CANONICAL], cache=cache)
-    _edit_detections(cache, lambda entry: entry.update(damage))
+
+    def change(entry: dict[str, Any]) -> None:
+        entry.update(damage)
+        if rehash:
+            _rehash(entry)
+
+    _edit_detections(cache, change)
     rule_set, second = hunt([logs], rules=[CANONICAL], cache=cache)
     assert rule_set.errors == []
     assert second.hits == first.hits
@@ -378,3 +399,13 @@ def test_cache_inside_a_log_folder_is_not_read_as_logs(logs: Path) -> None:
     _, second = hunt([logs], rules=[CANONICAL], cache=cache)
     assert second.skipped == []
     assert second.cached_files == 3
+
+
+def test_hand_edited_rule_cache_is_not_trusted(logs: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    _, first = hunt([logs], rules=[CANONICAL], cache=cache)
+    edit = {"condition": "TRUE", "fast_condition": "TRUE", "title": "Edited title"}
+    _edit_detections(cache, lambda entry: entry.update(edit))
+    rule_set, second = hunt([logs], rules=[CANONICAL], cache=cache)
+    assert [detection.title for detection in rule_set.detections] == ["AWS IAM Policy Changed"]
+    assert second.hits == first.hits
