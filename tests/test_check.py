@@ -36,7 +36,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def check(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, ["check", "--no-cache", *args])
+    result = CliRunner().invoke(app, ["check", "--no-cache-results", *args])
     return result.exit_code, result.stdout
 
 
@@ -208,12 +208,12 @@ def test_cached_run_equals_full_run(repo: Path, tmp_path: Path) -> None:
     cached = ["check", "--format", "json", "--cache", str(tmp_path / "cache")]
     first = runner.invoke(app, cached)
     second = runner.invoke(app, cached)
-    uncached = runner.invoke(app, ["check", "--format", "json", "--no-cache"])
+    uncached = runner.invoke(app, ["check", "--format", "json", "--no-cache-results"])
     assert first.stdout == second.stdout == uncached.stdout
     assert list((tmp_path / "cache").rglob("*.json"))
     edit(repo, "    - attack.t1999.999", "    - attack.t1098.003")
     third = runner.invoke(app, cached)
-    fourth = runner.invoke(app, ["check", "--format", "json", "--no-cache"])
+    fourth = runner.invoke(app, ["check", "--format", "json", "--no-cache-results"])
     assert third.stdout == fourth.stdout
     assert third.exit_code == 0
 
@@ -358,6 +358,6 @@ def test_repository_as_committed_passes(monkeypatch: pytest.MonkeyPatch) -> None
     from paths import REPO
 
     monkeypatch.chdir(REPO)
-    result = CliRunner().invoke(app, ["check", "--no-cache"])
+    result = CliRunner().invoke(app, ["check", "--no-cache-results"])
     assert result.exit_code == 0, result.stdout
     assert result.stdout.strip().endswith("no findings")

@@ -70,7 +70,12 @@ def check_command(
         ),
     ] = None,
     use_cache: Annotated[
-        bool, typer.Option("--cache-results/--no-cache", help="Reuse results of unchanged rules.")
+        bool,
+        typer.Option(
+            "--cache-results/--no-cache-results",
+            help="Reuse and store the results of unchanged rules. --no-cache-results neither "
+            "reads nor writes the cache folder.",
+        ),
     ] = True,
     list_validators: Annotated[
         bool,
