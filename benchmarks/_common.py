@@ -135,7 +135,7 @@ def isolated_environment(work: Path) -> dict[str, str]:
     process writes ``__pycache__`` folders outside the temporary folder.
     """
     code = work / "code"
-    # A kept --workdir holds the snapshot of an earlier run; take a new one.
+    # A kept --workdir contains the snapshot of an earlier run, so take a new one.
     if code.exists():
         shutil.rmtree(code)
     skip = shutil.ignore_patterns("__pycache__", "*.egg-info")

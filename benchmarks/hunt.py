@@ -648,20 +648,13 @@ def report_markdown(results: list[SizeResult], argv: list[str], runs: int, warmu
 
 def phase_lines(result: SizeResult) -> list[str]:
     """Return the section on where a hunt that reads the cache spends its time."""
-    rows = [
-        [
-            "start-up",
-            "`siemgen --version`: interpreter, Typer and the CLI",
-            common.seconds(common.median(result.startup)),
-        ]
+    startup = common.median(result.startup)
+    medians = {name: common.median([run[name] for run in result.phases]) for name, _ in PHASES}
+    table_rows = [
+        ["start-up", "`siemgen --version`: interpreter, Typer and the CLI", common.seconds(startup)]
     ]
-    for name, meaning in PHASES:
-        rows.append(
-            [name, meaning, common.seconds(common.median([p[name] for p in result.phases]))]
-        )
-    total = common.median(result.startup) + sum(
-        common.median([p[name] for p in result.phases]) for name, _ in PHASES
-    )
+    table_rows += [[name, meaning, common.seconds(medians[name])] for name, meaning in PHASES]
+    total = startup + sum(medians.values())
     return [
         "### Where the cached hunt spends its time",
         "",
@@ -669,7 +662,7 @@ def phase_lines(result: SizeResult) -> list[str]:
         "reads the cache, timed inside one process each (`benchmarks/hunt.py --phases`), and "
         "as many runs of `siemgen --version`. Medians in seconds:",
         "",
-        common.markdown_table(("stage", "what it does", "median s"), rows),
+        common.markdown_table(("stage", "what it does", "median s"), table_rows),
         "",
         f"The stages add up to {total:.2f} s, against {result.median('cache read'):.2f} s for "
         "the whole cached hunt above.",

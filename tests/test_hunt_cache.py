@@ -202,7 +202,7 @@ def test_hunt_writes_only_output_and_cache(
     assert not list(cache.glob("*.partial"))
 
 
-def _refuse_to_load(path: Path) -> Any:
+def _fail_if_loaded(path: Path) -> Any:
     raise AssertionError(f"rule {path} was parsed again")
 
 
@@ -211,7 +211,7 @@ def test_cached_rules_are_not_parsed_again(
 ) -> None:
     cache = tmp_path / "cache"
     rule_set, first = hunt([logs], rules=[RULES], cache=cache)
-    monkeypatch.setattr("siemgen.rules.load_rule", _refuse_to_load)
+    monkeypatch.setattr("siemgen.rules.load_rule", _fail_if_loaded)
     cached_set, second = hunt([logs], rules=[RULES], cache=cache)
     assert cached_set.detections == rule_set.detections
     assert second.hits == first.hits
@@ -231,7 +231,7 @@ def test_changed_rule_is_converted_again(logs: Path, tmp_path: Path) -> None:
     assert len(second.hits) == len(first.hits) - 1
 
 
-def test_broken_rule_is_reported_with_a_warm_cache(logs: Path, tmp_path: Path) -> None:
+def test_warm_cache_reports_broken_rule(logs: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     rules = tmp_path / "rules"
     rules.mkdir()
@@ -243,9 +243,7 @@ def test_broken_rule_is_reported_with_a_warm_cache(logs: Path, tmp_path: Path) -
     assert len(result.hits) == len(PLANTED)
 
 
-def test_rule_for_another_log_source_stays_out_with_a_warm_cache(
-    logs: Path, tmp_path: Path
-) -> None:
+def test_warm_cache_skips_other_logsources(logs: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     rules = tmp_path / "rules"
     rules.mkdir()
@@ -260,7 +258,7 @@ def test_rule_for_another_log_source_stays_out_with_a_warm_cache(
         assert len(result.hits) == len(PLANTED)
 
 
-def test_duplicate_rule_names_are_reported_with_a_warm_cache(logs: Path, tmp_path: Path) -> None:
+def test_warm_cache_reports_duplicate_names(logs: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     first = tmp_path / "team-a" / "canonical.yml"
     second = tmp_path / "team-b" / "canonical.yml"
@@ -346,7 +344,7 @@ def test_damaged_parquet_reads_logs_again(logs: Path, tmp_path: Path, damage: st
     assert third.hits == first.hits
 
 
-def test_manifest_listing_missing_columns_reads_logs_again(logs: Path, tmp_path: Path) -> None:
+def test_manifest_extra_columns_reread_logs(logs: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     hunt([logs], rules=[CANONICAL], cache=cache)
     manifest = json.loads((cache / MANIFEST).read_text(encoding="utf-8"))
@@ -367,7 +365,7 @@ def test_manifest_listing_missing_columns_reads_logs_again(logs: Path, tmp_path:
     [{"records": "lots"}, {"missing": {"eventTime": "lots"}}, {"parquet": "../../x.parquet"}],
     ids=["records", "missing", "parquet-path"],
 )
-def test_manifest_entry_of_wrong_type_reads_logs_again(
+def test_misshapen_manifest_rereads_logs(
     logs: Path, tmp_path: Path, damage: dict[str, Any]
 ) -> None:
     cache = tmp_path / "cache"
@@ -383,7 +381,7 @@ def test_manifest_entry_of_wrong_type_reads_logs_again(
     assert any("manifest is unreadable" in warning for warning in second.warnings)
 
 
-def test_cache_keeps_parquet_files_it_did_not_write(logs: Path, tmp_path: Path) -> None:
+def test_cache_keeps_foreign_parquet_files(logs: Path, tmp_path: Path) -> None:
     cache = tmp_path / "mine"
     cache.mkdir()
     precious = cache / "records-0123456789abcdef.parquet"
@@ -393,7 +391,7 @@ def test_cache_keeps_parquet_files_it_did_not_write(logs: Path, tmp_path: Path) 
     assert precious.read_text(encoding="utf-8") == "not siemgen's\n"
 
 
-def test_cache_inside_a_log_folder_is_not_read_as_logs(logs: Path) -> None:
+def test_cache_inside_logs_is_skipped(logs: Path) -> None:
     cache = logs / "cache"
     hunt([logs], rules=[CANONICAL], cache=cache)
     _, second = hunt([logs], rules=[CANONICAL], cache=cache)

@@ -113,8 +113,9 @@ EQL_KEYWORDS = frozenset(
 )  # fmt: skip
 
 
-def _control_characters(text: str) -> list[str]:
-    return [char for char in text if unicodedata.category(char) == "Cc"]
+def _characters(text: str, category: str) -> list[str]:
+    """Return the characters of ``text`` in one Unicode general category, such as ``Cc``."""
+    return [char for char in text if unicodedata.category(char) == category]
 
 
 def reject_field_controls(field_name: str, language: str) -> None:
@@ -123,7 +124,7 @@ def reject_field_controls(field_name: str, language: str) -> None:
     Invisible format characters (a zero-width space, a bidirectional override) are rejected
     too: the query would still name the rule's field, but a reviewer would read another one.
     """
-    invisible = [char for char in field_name if unicodedata.category(char) == "Cf"]
+    invisible = _characters(field_name, "Cf")
     if invisible:
         raise UnsupportedFeatureError(
             f"field {field_name!r} contains the invisible character {invisible[0]!r}, which "
@@ -132,7 +133,7 @@ def reject_field_controls(field_name: str, language: str) -> None:
             target=TARGET,
             hint="rename the key in the rule",
         )
-    controls = _control_characters(field_name)
+    controls = _characters(field_name, "Cc")
     if controls:
         article = "an" if language[0] in "AEIOU" else "a"
         raise UnsupportedFeatureError(

@@ -59,8 +59,8 @@ def hunt_command(
         list[Path],
         typer.Argument(
             help="CloudTrail log files (.json.gz, .json, .jsonl, .jsonl.gz, .ndjson, .ndjson.gz) "
-            "or folders "
-            "of them, searched recursively; AWSLogs/ folders as a trail writes them to S3 work.",
+            "or folders of them, searched recursively; AWSLogs/ folders as a trail writes them "
+            "to S3 work.",
             show_default=False,
         ),
     ],

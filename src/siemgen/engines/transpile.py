@@ -66,11 +66,7 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
 
 
 def transpile(athena_sql: str) -> str:
-    """Transpile Athena (Trino) SQL to DuckDB SQL with the same results on the same rows.
-
-    The result calls functions that ``prepare_connection`` registers, which
-    ``create_cloudtrail_table`` does.
-    """
+    """Transpile Athena SQL to DuckDB SQL, as ``siemgen.engines.duckdb.to_duckdb`` documents."""
     try:
         tree = sqlglot.parse_one(athena_sql, read="athena")
     except sqlglot.errors.ParseError as error:

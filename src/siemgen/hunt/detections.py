@@ -188,23 +188,22 @@ def _detection(item: dict[str, Any], path: Path) -> Detection | None:
     """
     if item.get(_DIGEST) != _entry_digest(item):
         return None
-    texts = [item.get(name) for name in ("rule_id", "title", "level", "condition")]
-    fast = item.get("fast_condition")
-    columns = item.get("paths")
-    if not all(isinstance(text, str) for text in (*texts, fast)) or not isinstance(columns, list):
+    texts = ("rule_id", "title", "level", "condition", "fast_condition")
+    if not all(isinstance(item.get(name), str) for name in texts):
         return None
-    if not all(
+    columns = item.get("paths")
+    if not isinstance(columns, list) or not all(
         isinstance(column, list) and column and all(isinstance(part, str) for part in column)
         for column in columns
     ):
         return None
     detection = Detection(
-        rule_id=str(item["rule_id"]),
-        title=str(item["title"]),
-        level=str(item["level"]),
+        rule_id=item["rule_id"],
+        title=item["title"],
+        level=item["level"],
         path=str(path),
-        condition=str(item["condition"]),
-        fast_condition=str(fast),
+        condition=item["condition"],
+        fast_condition=item["fast_condition"],
         paths=frozenset(tuple(column) for column in columns),
     )
     try:

@@ -170,8 +170,17 @@ class Hunt:
         discovery = find_log_files(paths, self.time_range)
         if self.cache is not None:
             # A cache folder inside a log folder contains the hunt's own JSON files, not logs.
-            discovery.files = [f for f in discovery.files if not self._in_cache(f.path)]
-            discovery.skipped = [s for s in discovery.skipped if not self._in_cache(s.path)]
+            folder = self.cache.folder.resolve()
+            discovery.files = [
+                log_file
+                for log_file in discovery.files
+                if not log_file.path.resolve().is_relative_to(folder)
+            ]
+            discovery.skipped = [
+                skipped
+                for skipped in discovery.skipped
+                if not skipped.path.resolve().is_relative_to(folder)
+            ]
         result = HuntResult(
             detections=self.detections,
             skipped=list(discovery.skipped),
@@ -194,10 +203,6 @@ class Hunt:
         if self.cache is not None:
             self._record_cache(readable, scanned, result)
         return result
-
-    def _in_cache(self, path: Path) -> bool:
-        assert self.cache is not None
-        return path.resolve().is_relative_to(self.cache.folder.resolve())
 
     def _precheck(self, discovery: Discovery, result: HuntResult) -> list[LogFile]:
         readable = []
