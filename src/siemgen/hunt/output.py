@@ -174,6 +174,8 @@ def write_jsonl(result: HuntResult, stream: TextIO) -> None:
 
 def write_csv(result: HuntResult, stream: TextIO) -> None:
     """Write the matches as CSV with a header row."""
+    # NOTE: values are written as the logs have them, so a value starting with = or + can run
+    # as a formula when a spreadsheet opens the file.
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for detection, hit in matches(result):
