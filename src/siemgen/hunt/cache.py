@@ -69,7 +69,7 @@ def _entry(key: str, item: Any) -> CacheEntry:
 
 def file_key(log_file: LogFile) -> str:
     """Return the cache key of a log file: a hash of its resolved path, size and mtime."""
-    text = f"{log_file.path.resolve()}\0{log_file.size}\0{log_file.mtime_ns}"
+    text = f"{log_file.resolved}\0{log_file.size}\0{log_file.mtime_ns}"
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
@@ -216,7 +216,7 @@ class ParquetCache:
         key = file_key(log_file)
         self.entries[key] = CacheEntry(
             key=key,
-            path=str(log_file.path.resolve()),
+            path=str(log_file.resolved),
             name=log_file.name,
             parquet=parquet.name,
             columns=selection.key(),

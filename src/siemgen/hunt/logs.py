@@ -66,6 +66,8 @@ class LogFile:
     compressed: bool
     day: dt.date | None
     """UTC delivery date from the ``CloudTrail/<region>/YYYY/MM/DD`` folders, if present."""
+    resolved: Path
+    """The absolute path with symbolic links resolved, which identifies the file."""
 
     @property
     def name(self) -> str:
@@ -198,6 +200,7 @@ def _log_file(path: Path, stat: os.stat_result) -> LogFile | None:
         format=kind[0],
         compressed=kind[1],
         day=day,
+        resolved=path.resolve(),
     )
 
 
@@ -280,7 +283,7 @@ def find_log_files(paths: Iterable[Path], time_range: TimeRange | None = None) -
 
 
 def _add(found: Discovery, seen: set[Path], log_file: LogFile, window: TimeRange) -> None:
-    key = log_file.path.resolve()
+    key = log_file.resolved
     if key in seen:
         return
     seen.add(key)

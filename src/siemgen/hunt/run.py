@@ -174,7 +174,7 @@ class Hunt:
             discovery.files = [
                 log_file
                 for log_file in discovery.files
-                if not log_file.path.resolve().is_relative_to(folder)
+                if not log_file.resolved.is_relative_to(folder)
             ]
             discovery.skipped = [
                 skipped
