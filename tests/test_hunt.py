@@ -141,13 +141,16 @@ def test_hunt_reports_hit_fields(bucket: Path) -> None:
     _, result = hunt([bucket], rules=[CANONICAL])
     planted = by_name(PLANTED, "AttachRolePolicy")
     hit = next(hit for hit in result.hits if hit.event_id == planted["eventID"])
-    assert hit.event_time == planted["eventTime"]
-    assert hit.event_source == "iam.amazonaws.com"
-    assert hit.event_name == "AttachRolePolicy"
-    assert hit.region == "us-east-1"
-    assert hit.source_ip == "198.51.100.7"
-    assert hit.identity == planted["userIdentity"]["arn"]
-    assert hit.account == "111122223333"
+    fields = hit.fields()
+    assert hit.event_time == fields["eventTime"] == planted["eventTime"]
+    assert fields["eventSource"] == "iam.amazonaws.com"
+    assert fields["eventName"] == "AttachRolePolicy"
+    assert fields["awsRegion"] == "us-east-1"
+    assert fields["sourceIPAddress"] == "198.51.100.7"
+    assert fields["identity"] == planted["userIdentity"]["arn"]
+    assert fields["userIdentity"]["arn"] == planted["userIdentity"]["arn"]
+    assert fields["recipientAccountId"] == "111122223333"
+    assert hit.file == fields["file"]
     assert hit.file.endswith("B1B2C3D4E5F6A7B8.json.gz")
 
 
@@ -185,7 +188,8 @@ def test_hunt_reads_plain_json_and_json_lines(tmp_path: Path) -> None:
 def test_hunt_reads_a_file_named_directly(bucket: Path) -> None:
     path = next(bucket.rglob("*E1B2C3D4E5F6A7B8.json.gz"))
     _, result = hunt([path], rules=[CANONICAL])
-    assert {hit.event_name for hit in result.hits} == {"DeleteGroupPolicy", "DetachUserPolicy"}
+    names = {hit.fields()["eventName"] for hit in result.hits}
+    assert names == {"DeleteGroupPolicy", "DetachUserPolicy"}
 
 
 def test_hunt_reads_each_file_once(bucket: Path) -> None:

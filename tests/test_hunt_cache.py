@@ -227,7 +227,7 @@ def test_changed_rule_is_converted_again(logs: Path, tmp_path: Path) -> None:
     text = rule.read_text(encoding="utf-8").replace("- PutUserPolicy\n", "")
     rule.write_text(text, encoding="utf-8")
     _, second = hunt([logs], rules=[rule], cache=cache)
-    assert "PutUserPolicy" not in {hit.event_name for hit in second.hits}
+    assert "PutUserPolicy" not in {hit.fields()["eventName"] for hit in second.hits}
     assert len(second.hits) == len(first.hits) - 1
 
 

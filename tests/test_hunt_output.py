@@ -1,20 +1,47 @@
-"""The hunt's JSON lines writer gives exactly ``json.dumps`` of each match, for any values."""
+"""The hunt's writers report each record's values exactly, for any values a log can hold.
+
+DuckDB renders the reported fields of each match as JSON during the scan, so these tests run
+real hunts. The values go into a JSON lines log file and a rule that matches every record
+hunts it. The output must equal what Python makes of the same values.
+"""
 
 from __future__ import annotations
 
 import io
 import json
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from siemgen.hunt import Detection, Hit, HuntResult
-from siemgen.hunt.output import hit_record, write_jsonl, write_table
+from siemgen.hunt import Detection, Hunt, HuntResult
+from siemgen.hunt.output import write_jsonl, write_table
 
 from strategies import fuzz_settings, hostile_text
 
-FIELD_COUNT = len(Hit._fields) - 2  # every field but ``file`` and ``rules``
+TOP_LEVEL = (
+    "eventTime",
+    "eventID",
+    "eventSource",
+    "eventName",
+    "awsRegion",
+    "sourceIPAddress",
+    "errorCode",
+    "recipientAccountId",
+)
+IDENTITY = ("type", "arn", "principalId", "userName", "invokedBy")
+
 values = st.one_of(st.none(), hostile_text(), st.text())
+identities = st.fixed_dictionaries({name: values for name in IDENTITY})
+# A record without any of the first four fields is not a CloudTrail record to the hunt.
+records = (
+    st.fixed_dictionaries({name: values for name in TOP_LEVEL})
+    .filter(lambda top: any(top[name] is not None for name in TOP_LEVEL[:4]))
+    .flatmap(lambda top: identities.map(lambda identity: {**top, "userIdentity": identity}))
+)
 
 
 def detection(index: int, title: str) -> Detection:
@@ -29,35 +56,78 @@ def detection(index: int, title: str) -> Detection:
     )
 
 
-@fuzz_settings(default_examples=60)
+def hunt_records(records: list[dict[str, Any]], detections: list[Detection]) -> HuntResult:
+    """Write ``records`` to a JSON lines file and hunt it with rules that match everything."""
+    with tempfile.TemporaryDirectory() as folder:
+        log = Path(folder) / "records.jsonl"
+        log.write_text("".join(json.dumps(record) + "\n" for record in records), "utf-8")
+        result = Hunt(detections).run([log])
+    assert result.skipped == []
+    return result
+
+
+def identity(record: dict[str, Any]) -> str | None:
+    """The caller as the output names it: the first non-empty of these members, else type."""
+    caller = record["userIdentity"]
+    named = caller["arn"] or caller["invokedBy"] or caller["userName"] or caller["principalId"]
+    return named or caller["type"]
+
+
+def expected_object(record: dict[str, Any], rule: Detection, file: str) -> dict[str, Any]:
+    top = {name: record[name] for name in TOP_LEVEL}
+    return {
+        "rule_id": rule.rule_id,
+        "rule": rule.title,
+        "level": rule.level,
+        **top,
+        "identity": identity(record),
+        "userIdentity": {name: record["userIdentity"][name] for name in IDENTITY},
+        "file": file,
+    }
+
+
+# A \u escape, not an escaped backslash before a u. DuckDB writes its hex digits in upper case.
+_UNICODE_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u([0-9A-Fa-f]{4})")
+
+
+def lower_hex(line: str) -> str:
+    return _UNICODE_ESCAPE.sub(lambda match: f"{match[1]}\\u{match[2].lower()}", line)
+
+
+@fuzz_settings(default_examples=40)
 @given(
-    fields=st.lists(values, min_size=FIELD_COUNT, max_size=FIELD_COUNT),
-    file=st.text(min_size=1),
+    record=records,
     titles=st.lists(hostile_text(), min_size=2, max_size=2),
     rules=st.sampled_from([(0,), (1,), (0, 1)]),
 )
-def test_jsonl_line_is_hit_record(
-    fields: list[str | None], file: str, titles: list[str], rules: tuple[int, ...]
+def test_jsonl_matches_json_dumps(
+    record: dict[str, Any], titles: list[str], rules: tuple[int, ...]
 ) -> None:
-    hit = Hit(file, *fields, rules=rules)
-    detections = [detection(index, title) for index, title in enumerate(titles)]
+    matching = [detection(index, titles[index]) for index in rules]
+    result = hunt_records([record], matching)
     stream = io.StringIO()
-    write_jsonl(HuntResult(detections=detections, hits=[hit]), stream)
-    expected = [
-        json.dumps(hit_record(detections[index], hit), ensure_ascii=False) for index in rules
+    write_jsonl(result, stream)
+    lines = stream.getvalue().split("\n")
+    assert lines[-1] == ""
+    file = result.files[0].name
+    expected = [expected_object(record, rule, file) for rule in matching]
+    assert [json.loads(line) for line in lines[:-1]] == expected
+    # The same text as json.dumps, but for the case of the hex digits of \u escapes.
+    assert [lower_hex(line) for line in lines[:-1]] == [
+        json.dumps(item, ensure_ascii=False) for item in expected
     ]
-    assert stream.getvalue().split("\n") == [*expected, ""]
 
 
 def test_table_escapes_terminal_control_characters() -> None:
     region = "us-east-1\x1b]0;owned\x07"
     arn = "arn:aws:iam::111122223333:user/a\u202eb"
-    fields: list[str | None] = [None] * FIELD_COUNT
-    fields[Hit._fields.index("region") - 1] = region
-    fields[Hit._fields.index("identity_arn") - 1] = arn
-    hit = Hit("log.json", *fields, rules=(0,))
+    record: dict[str, Any] = {name: None for name in TOP_LEVEL}
+    record["eventID"] = "0b4a5e1c-0000-4000-8000-000000000001"
+    record["awsRegion"] = region
+    record["userIdentity"] = {name: None for name in IDENTITY} | {"arn": arn}
+    result = hunt_records([record], [detection(0, "Rule\x1b[2J")])
     stream = io.StringIO()
-    write_table(HuntResult(detections=[detection(0, "Rule\x1b[2J")], hits=[hit]), stream)
+    write_table(result, stream)
     table = stream.getvalue()
     assert "\x1b" not in table
     assert "\u202e" not in table

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Sequence
 from json.encoder import encode_basestring
 from typing import Any, TextIO
 
 from siemgen.errors import ConfigError
 from siemgen.hunt.detections import Detection
-from siemgen.hunt.results import Hit
+from siemgen.hunt.results import REPORTED_FIELDS, Hit
 from siemgen.hunt.run import HuntResult, RuleSet
 
 FORMATS = ("table", "jsonl", "csv", "json")
@@ -33,6 +33,9 @@ CSV_COLUMNS = (
     "file",
 )
 
+# The hit fields behind the CSV columns after the rule's three.
+_CSV_FIELDS = (*(raw for raw, _ in REPORTED_FIELDS), "identity", "file")
+
 
 def check_format(name: str) -> str:
     """Return ``name`` when it is an output format, else raise ConfigError."""
@@ -43,17 +46,10 @@ def check_format(name: str) -> str:
     return name
 
 
-def matches(result: HuntResult) -> Iterator[tuple[Detection, Hit]]:
-    """Yield one (rule, record) pair per rule that a record matched, in time order."""
-    for hit in result.hits:
-        for index in hit.rules:
-            yield result.detections[index], hit
-
-
-def _action(hit: Hit) -> str:
+def _action(fields: dict[str, Any]) -> str:
     """Return the call as an IAM action name, e.g. ``iam:PutUserPolicy``."""
-    service = (hit.event_source or "").split(".", 1)[0]
-    name = hit.event_name or ""
+    service = (fields["eventSource"] or "").split(".", 1)[0]
+    name = fields["eventName"] or ""
     return f"{service}:{name}" if service else name
 
 
@@ -61,31 +57,10 @@ def _rule_members(detection: Detection) -> dict[str, Any]:
     return {"rule_id": detection.rule_id, "rule": detection.title, "level": detection.level}
 
 
-def _hit_members(hit: Hit) -> dict[str, Any]:
-    return {
-        "eventTime": hit.event_time,
-        "eventID": hit.event_id,
-        "eventSource": hit.event_source,
-        "eventName": hit.event_name,
-        "awsRegion": hit.region,
-        "sourceIPAddress": hit.source_ip,
-        "errorCode": hit.error_code,
-        "recipientAccountId": hit.account,
-        "identity": hit.identity,
-        "userIdentity": {
-            "type": hit.identity_type,
-            "arn": hit.identity_arn,
-            "principalId": hit.principal_id,
-            "userName": hit.user_name,
-            "invokedBy": hit.invoked_by,
-        },
-        "file": hit.file,
-    }
-
-
-def hit_record(detection: Detection, hit: Hit) -> dict[str, Any]:
-    """Return one match as a JSON object with CloudTrail's own field names."""
-    return {**_rule_members(detection), **_hit_members(hit)}
+def hit_records(hit: Hit, detections: Sequence[Detection]) -> list[dict[str, Any]]:
+    """Return the matches of one record, one JSON object per rule, with CloudTrail's names."""
+    fields = hit.fields()
+    return [{**_rule_members(detections[index]), **fields} for index in hit.rules]
 
 
 def _printable(text: str) -> str:
@@ -105,21 +80,19 @@ def _printable(text: str) -> str:
 
 def write_table(result: HuntResult, stream: TextIO) -> None:
     """Write the matches as a table with aligned columns, one row per rule and record."""
-    rows = [
-        tuple(
-            _printable(cell)
-            for cell in (
-                detection.title,
-                detection.level,
-                hit.event_time or "",
-                _action(hit),
-                hit.identity or "",
-                hit.source_ip or "",
-                hit.region or "",
-            )
+    rows: list[tuple[str, ...]] = []
+    for hit in result.hits:
+        fields = hit.fields()
+        record = (
+            fields["eventTime"] or "",
+            _action(fields),
+            fields["identity"] or "",
+            fields["sourceIPAddress"] or "",
+            fields["awsRegion"] or "",
         )
-        for detection, hit in matches(result)
-    ]
+        for index in hit.rules:
+            detection = result.detections[index]
+            rows.append(tuple(map(_printable, (detection.title, detection.level, *record))))
     if not rows:
         return
     widths = [max(len(row[column]) for row in [TABLE_COLUMNS, *rows]) for column in range(7)]
@@ -128,47 +101,18 @@ def write_table(result: HuntResult, stream: TextIO) -> None:
         stream.write("  ".join(cells).rstrip() + "\n")
 
 
-# The members of ``hit_record`` after the rule's, as JSON with a %s for each value, in the
-# order of ``_hit_values``. Filling it in gives the text json.dumps gives, at a third of
-# the cost, which matters for hunts with many matches.
-_HIT_MEMBERS = (
-    '"eventTime": %s, "eventID": %s, "eventSource": %s, "eventName": %s, "awsRegion": %s, '
-    '"sourceIPAddress": %s, "errorCode": %s, "recipientAccountId": %s, "identity": %s, '
-    '"userIdentity": {"type": %s, "arn": %s, "principalId": %s, "userName": %s, '
-    '"invokedBy": %s}, "file": %s}\n'
-)
-
-
-def _hit_values(hit: Hit) -> tuple[str | None, ...]:
-    return (
-        hit.event_time,
-        hit.event_id,
-        hit.event_source,
-        hit.event_name,
-        hit.region,
-        hit.source_ip,
-        hit.error_code,
-        hit.account,
-        hit.identity,
-        hit.identity_type,
-        hit.identity_arn,
-        hit.principal_id,
-        hit.user_name,
-        hit.invoked_by,
-        hit.file,
-    )
-
-
 def write_jsonl(result: HuntResult, stream: TextIO) -> None:
-    """Write one JSON object per rule and record: ``hit_record`` as one line of JSON."""
+    """Write one JSON object per rule and record, as ``hit_records`` gives them, a line each."""
     prefixes = [
         json.dumps(_rule_members(detection), ensure_ascii=False)[:-1] + ", "
         for detection in result.detections
     ]
+    files: dict[str, str] = {}
     for hit in result.hits:
-        members = _HIT_MEMBERS % tuple(
-            "null" if value is None else encode_basestring(value) for value in _hit_values(hit)
-        )
+        file = files.get(hit.file)
+        if file is None:
+            file = files[hit.file] = f', "file": {encode_basestring(hit.file)}}}\n'
+        members = hit.members + file
         stream.writelines(prefixes[index] + members for index in hit.rules)
 
 
@@ -178,30 +122,18 @@ def write_csv(result: HuntResult, stream: TextIO) -> None:
     # as a formula when a spreadsheet opens the file.
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for detection, hit in matches(result):
-        writer.writerow(
-            [
-                detection.rule_id,
-                detection.title,
-                detection.level,
-                hit.event_time,
-                hit.event_id,
-                hit.event_source,
-                hit.event_name,
-                hit.region,
-                hit.source_ip,
-                hit.error_code,
-                hit.account,
-                hit.identity,
-                hit.file,
-            ]
-        )
+    for hit in result.hits:
+        fields = hit.fields()
+        values = [fields[name] for name in _CSV_FIELDS]
+        for index in hit.rules:
+            detection = result.detections[index]
+            writer.writerow([detection.rule_id, detection.title, detection.level, *values])
 
 
 def write_json(result: HuntResult, rule_set: RuleSet, stream: TextIO) -> None:
     """Write one JSON document with the matches, the per-rule counts and the skipped inputs."""
     document = {
-        "hits": [hit_record(detection, hit) for detection, hit in matches(result)],
+        "hits": [record for hit in result.hits for record in hit_records(hit, result.detections)],
         "rules": [
             {
                 "rule_id": detection.rule_id,

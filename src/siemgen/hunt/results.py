@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -15,20 +16,66 @@ REQUIRED_FIELDS: tuple[tuple[str, str], ...] = (
 )
 """Athena column and raw name of the fields every CloudTrail record carries."""
 
+REPORTED_FIELDS: tuple[tuple[str, str], ...] = (
+    ("eventTime", "eventtime"),
+    ("eventID", "eventid"),
+    ("eventSource", "eventsource"),
+    ("eventName", "eventname"),
+    ("awsRegion", "awsregion"),
+    ("sourceIPAddress", "sourceipaddress"),
+    ("errorCode", "errorcode"),
+    ("recipientAccountId", "recipientaccountid"),
+)
+"""Raw name and Athena column of each top-level field a hit reports, in output order."""
+
+IDENTITY_FIELDS: tuple[tuple[str, str], ...] = (
+    ("type", "useridentity.type"),
+    ("arn", "useridentity.arn"),
+    ("principalId", "useridentity.principalid"),
+    ("userName", "useridentity.username"),
+    ("invokedBy", "useridentity.invokedby"),
+)
+"""Raw name and column of each ``userIdentity`` member a hit reports, in output order."""
+
+# The caller as an analyst names it: the ARN, else the service that called on the user's
+# behalf, the user name, the principal id, and last the identity type.
+_IDENTITY = (
+    "CASE WHEN useridentity.arn <> '' THEN useridentity.arn "
+    "WHEN useridentity.invokedby <> '' THEN useridentity.invokedby "
+    "WHEN useridentity.username <> '' THEN useridentity.username "
+    "WHEN useridentity.principalid <> '' THEN useridentity.principalid "
+    "ELSE useridentity.type END"
+)
+
+
+def _json(expression: str) -> str:
+    return f"coalesce(CAST(to_json({expression}) AS VARCHAR), 'null')"
+
+
+def _members(fields: Sequence[tuple[str, str]]) -> str:
+    """Return SQL for the JSON members ``"name": value, ...`` of the given fields."""
+    return " || ".join(
+        f"'{', ' if index else ''}\"{raw}\": ' || {_json(column)}"
+        for index, (raw, column) in enumerate(fields)
+    )
+
+
+HIT_MEMBERS = (
+    f"{_members([*REPORTED_FIELDS, ('identity', _IDENTITY)])} || ', \"userIdentity\": {{' || "
+    f"{_members(IDENTITY_FIELDS)} || '}}'"
+)
+"""SQL that renders the reported fields of a record as JSON object members.
+
+DuckDB renders them in the scan, once per match: the JSON lines output writes the text as it
+is, and the other formats parse it. DuckDB writes JSON as ``json.dumps`` does with
+``ensure_ascii=False``, but it spells the hex digits of a few control characters in upper
+case (``\\u001B``). Both spellings parse to the same string.
+"""
+
 HIT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("event_time", "eventtime"),
     ("event_id", "eventid"),
-    ("event_source", "eventsource"),
-    ("event_name", "eventname"),
-    ("region", "awsregion"),
-    ("source_ip", "sourceipaddress"),
-    ("error_code", "errorcode"),
-    ("account", "recipientaccountid"),
-    ("identity_type", "useridentity.type"),
-    ("identity_arn", "useridentity.arn"),
-    ("principal_id", "useridentity.principalid"),
-    ("user_name", "useridentity.username"),
-    ("invoked_by", "useridentity.invokedby"),
+    ("members", HIT_MEMBERS),
 )
 """Field of ``Hit`` and the SQL expression that fills it, in the order of the fields."""
 
@@ -42,28 +89,16 @@ class Hit(NamedTuple):
     file: str
     event_time: str | None
     event_id: str | None
-    event_source: str | None
-    event_name: str | None
-    region: str | None
-    source_ip: str | None
-    error_code: str | None
-    account: str | None
-    identity_type: str | None
-    identity_arn: str | None
-    principal_id: str | None
-    user_name: str | None
-    invoked_by: str | None
+    members: str
+    """The reported fields as JSON object members, without the braces (``HIT_MEMBERS``)."""
     rules: tuple[int, ...]
     """Indexes of the matching rules in the hunt's detection list."""
 
-    @property
-    def identity(self) -> str | None:
-        """Return the caller as an analyst names it: the ARN, else the best identifier."""
-        if self.identity_arn:
-            return self.identity_arn
-        if self.invoked_by:
-            return self.invoked_by
-        return self.user_name or self.principal_id or self.identity_type
+    def fields(self) -> dict[str, Any]:
+        """Return the reported fields by CloudTrail name, with ``identity`` and ``file``."""
+        fields: dict[str, Any] = json.loads("{" + self.members + "}")
+        fields["file"] = self.file
+        return fields
 
 
 @functools.lru_cache(maxsize=4096)

@@ -270,9 +270,8 @@ class Hunt:
                 missing=dict(entry.missing),
                 empty_records=entry.empty_records,
             )
-        for hit in scanner.matches(source):
-            name = current[hit.file]
-            scanned.files[name].hits.append(_renamed(hit, name))
+        for hit in scanner.matches(source, names=current):
+            scanned.files[hit.file].hits.append(hit)
 
     def _check_absent(self, files: list[LogFile], scanned: BatchResult) -> None:
         """Find why a file gave no records: an empty Records array, or another JSON shape."""
@@ -364,10 +363,6 @@ def _json_kind(duckdb_json_type: object) -> str:
     """Return a DuckDB ``json_type`` result in JSON's own words."""
     name = str(duckdb_json_type)
     return _JSON_KINDS.get(name, "a number" if name in ("BIGINT", "UBIGINT", "DOUBLE") else name)
-
-
-def _renamed(hit: Hit, name: str) -> Hit:
-    return hit if hit.file == name else hit._replace(file=name)
 
 
 def hunt(

@@ -13,7 +13,7 @@ records by file.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import duckdb
 
@@ -218,10 +218,13 @@ class Scanner:
             f"FROM ({source}) AS records WHERE {in_range} AND ({self._any_rule()})"
         )
 
-    def matches(self, source: str) -> list[Hit]:
-        """Return the records of ``source`` that match any rule, without per-file counts."""
+    def matches(self, source: str, names: Mapping[str, str]) -> list[Hit]:
+        """Return the records of ``source`` that match any rule, without per-file counts.
+
+        ``names`` maps each ``source_file`` of ``source`` to the file name the hits report.
+        """
         rows = self.con.execute(self.match_query(source)).fetchall()
-        return [hit_from_row(str(row[0]), row[1:]) for row in rows]
+        return [hit_from_row(names[row[0]], row[1:]) for row in rows]
 
     def range_counts(self, source: str) -> dict[str, int]:
         """Return how many records of each file of ``source`` are inside the time range."""
