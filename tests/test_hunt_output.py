@@ -7,6 +7,7 @@ hunts it. The output must equal what Python makes of the same values.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -18,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from siemgen.hunt import Detection, Hunt, HuntResult
-from siemgen.hunt.output import write_jsonl, write_table
+from siemgen.hunt.output import write_csv, write_jsonl, write_table
 
 from strategies import fuzz_settings, hostile_text
 
@@ -116,6 +117,28 @@ def test_jsonl_matches_json_dumps(
     assert [lower_hex(line) for line in lines[:-1]] == [
         json.dumps(item, ensure_ascii=False) for item in expected
     ]
+
+
+@fuzz_settings(default_examples=20)
+@given(record=records)
+def test_csv_row_holds_record(record: dict[str, Any]) -> None:
+    rule = detection(0, "Rule")
+    result = hunt_records([record], [rule])
+    stream = io.StringIO()
+    write_csv(result, stream)
+    header, row = list(csv.reader(io.StringIO(stream.getvalue(), newline="")))
+    values = dict(zip(header, row, strict=True))
+    expected = {
+        "rule_id": rule.rule_id,
+        "event_time": record["eventTime"],
+        "event_name": record["eventName"],
+        "source_ip": record["sourceIPAddress"],
+        "account": record["recipientAccountId"],
+        "identity": identity(record),
+    }
+    assert {name: values[name] for name in expected} == {
+        name: value or "" for name, value in expected.items()
+    }
 
 
 def test_table_escapes_terminal_control_characters() -> None:

@@ -117,10 +117,12 @@ def write_jsonl(result: HuntResult, stream: TextIO) -> None:
 
 
 def write_csv(result: HuntResult, stream: TextIO) -> None:
-    """Write the matches as CSV with a header row."""
+    """Write the matches as CSV (RFC 4180) with a header row."""
     # NOTE: values are written as the logs have them, so a value starting with = or + can run
     # as a formula when a spreadsheet opens the file.
-    writer = csv.writer(stream, lineterminator="\n")
+    # Rows end in CRLF as RFC 4180 has them, so the writer quotes a value holding a lone
+    # carriage return. Unquoted, a CSV reader would end the row there.
+    writer = csv.writer(stream, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for hit in result.hits:
         fields = hit.fields()
