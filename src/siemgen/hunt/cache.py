@@ -188,7 +188,7 @@ class ParquetCache:
         partial = target.with_name(target.name + ".partial")
         try:
             con.execute(
-                f"COPY ({source}) TO {sql_literal(str(partial))} (FORMAT parquet, COMPRESSION zstd)"
+                f"COPY ({source}) TO {sql_literal(str(partial))} (FORMAT parquet, COMPRESSION lz4)"
             )
             partial.replace(target)
             self.owned.add(target.name)
