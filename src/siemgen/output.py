@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -31,13 +32,26 @@ def _file_mode() -> int:
     return 0o666 & ~umask
 
 
+def _existing_mode(path: Path) -> int | None:
+    """Return the permission bits of the regular file at ``path``, or None if there is none."""
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return stat.S_IMODE(status.st_mode) if stat.S_ISREG(status.st_mode) else None
+
+
 def atomic_write(path: Path, data: bytes, make_parents: bool = True) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+
+    A file that is replaced keeps its permission bits; a new one gets those of the umask.
+    """
     if make_parents:
         path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _existing_mode(path)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(handle, _file_mode())
+        os.fchmod(handle, _file_mode() if mode is None else mode)
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
         Path(temporary).replace(path)
@@ -187,15 +201,25 @@ class OutputTree:
 
 
 def write_report(path: Path, data: bytes, option: str) -> None:
-    """Write a report file named on the command line, creating its folder as pytest does."""
+    """Write a report file named on the command line, creating its folder as pytest does.
+
+    A regular file is replaced atomically, through a symbolic link to its target. A device or
+    a named pipe, such as ``/dev/stdout``, is written to as it is, since replacing it would
+    put a regular file in its place.
+    """
     hint = f"pass a writable file path to {option}"
-    if path.is_dir():
-        raise ConfigError("the report path is a folder", path=path, hint=hint)
-    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
-    if blocking is not None:
-        raise ConfigError(f"{str(blocking)!r} is a file, not a folder", path=path, hint=hint)
     try:
-        atomic_write(path, data)
+        if path.is_dir():
+            raise ConfigError("the report path is a folder", path=path, hint=hint)
+        if path.exists() and not path.is_file():
+            with path.open("wb") as stream:
+                stream.write(data)
+            return
+        target = Path(os.path.realpath(path)) if path.is_symlink() else path
+        blocking = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise ConfigError(f"{str(blocking)!r} is a file, not a folder", path=path, hint=hint)
+        atomic_write(target, data)
     except OSError as error:
         raise ConfigError(
             f"cannot write the report: {error.strerror or error}", path=path, hint=hint

@@ -162,12 +162,8 @@ def _run(
     if output_format is None:
         output_format = "table" if output is None and sys.stdout.isatty() else "jsonl"
     check_format(output_format)
-    if output is not None and (output.is_dir() or not output.parent.is_dir()):
-        raise ConfigError(
-            "the output path is a folder or its folder does not exist",
-            path=output,
-            hint="pass a file path in an existing folder to --output",
-        )
+    if output is not None:
+        _check_output(output)
 
     rule_set = load_rules(rules or [Path("sigma")], cache)
     for error in rule_set.errors:
@@ -202,6 +198,21 @@ def _run(
     for line in summary_lines(result, rule_set):
         typer.echo(line, err=True)
     return EXIT_INCOMPLETE if result.skipped or rule_set.errors else EXIT_OK
+
+
+def _check_output(output: Path) -> None:
+    """Raise ConfigError unless ``output`` can name the results file, before any scan."""
+    hint = "pass a file path in an existing folder to --output"
+    try:
+        usable = not output.is_dir() and output.parent.is_dir()
+    except OSError as error:
+        raise ConfigError(
+            f"cannot use the output path: {error.strerror or error}", path=output, hint=hint
+        ) from error
+    if not usable:
+        raise ConfigError(
+            "the output path is a folder or its folder does not exist", path=output, hint=hint
+        )
 
 
 def _write_stdout(text: str) -> None:
