@@ -253,3 +253,25 @@ def test_files_outside_dated_layout_are_filtered_by_event_time(tmp_path: Path) -
         since=parse_time("2026-11-01"), until=parse_time("2026-11-30", end_of_day=True)
     )
     assert event_ids(tmp_path, window) == {"in"}
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
+def test_folders_at_calendar_ends_hunted(tmp_path: Path, day: str) -> None:
+    put = PLANTED["PutUserPolicy"]
+    write_log(day_folder(tmp_path, day), "edge.json.gz", [with_time(put, f"{day}T12:00:00Z", day)])
+    assert event_ids(tmp_path, TimeRange()) == {day}
+    assert event_ids(tmp_path, TimeRange(since=at("2024-01-01T00:00:00"))) == (
+        {day} if day.startswith("9999") else set()
+    )
+    assert event_ids(tmp_path, TimeRange(until=parse_time(day, end_of_day=True))) == {day}
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_time_outside_utc_years_rejected(text: str) -> None:
+    with pytest.raises(ConfigError, match="outside the years 1 to 9999"):
+        parse_time(text)
+
+
+def test_until_last_day_of_calendar() -> None:
+    until = parse_time("9999-12-31", end_of_day=True)
+    assert until == dt.datetime.max.replace(tzinfo=UTC)

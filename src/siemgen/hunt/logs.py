@@ -92,8 +92,8 @@ class TimeRange:
 
     def keeps_days(self, first: dt.date, last: dt.date) -> bool:
         """Tell whether files delivered from ``first`` to ``last`` may hold records in range."""
-        start = dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC) - DATE_MARGIN
-        end = dt.datetime.combine(last, dt.time(), tzinfo=dt.UTC) + _DAY + DATE_MARGIN
+        start = _shifted(dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC), -DATE_MARGIN)
+        end = _shifted(dt.datetime.combine(last, dt.time(), tzinfo=dt.UTC), _DAY + DATE_MARGIN)
         if self.since is not None and end <= self.since:
             return False
         return self.until is None or start <= self.until
@@ -102,6 +102,15 @@ class TimeRange:
     def is_open(self) -> bool:
         """Tell whether the range has no bounds at all."""
         return self.since is None and self.until is None
+
+
+def _shifted(moment: dt.datetime, delta: dt.timedelta) -> dt.datetime:
+    """Return ``moment + delta``, stopping at the first or last moment Python can hold."""
+    try:
+        return moment + delta
+    except OverflowError:
+        limit = dt.datetime.max if delta > dt.timedelta() else dt.datetime.min
+        return limit.replace(tzinfo=dt.UTC)
 
 
 def parse_time(text: str, *, end_of_day: bool = False) -> dt.datetime:
@@ -114,8 +123,7 @@ def parse_time(text: str, *, end_of_day: bool = False) -> dt.datetime:
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
             day = dt.date.fromisoformat(value)
-            moment = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-            return moment + _DAY - dt.timedelta(microseconds=1) if end_of_day else moment
+            return dt.datetime.combine(day, dt.time.max if end_of_day else dt.time(), dt.UTC)
         moment = dt.datetime.fromisoformat(value)
     except ValueError as error:
         raise ConfigError(
@@ -125,7 +133,13 @@ def parse_time(text: str, *, end_of_day: bool = False) -> dt.datetime:
         ) from error
     if moment.tzinfo is None:
         return moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError as error:
+        raise ConfigError(
+            f"date or time {text!r} falls outside the years 1 to 9999 in UTC",
+            hint="give a time between 0001-01-01 and 9999-12-31 UTC",
+        ) from error
 
 
 def classify(path: Path) -> tuple[LogFormat, bool] | None:
