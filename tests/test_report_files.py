@@ -52,14 +52,14 @@ def test_named_pipe_written_in_place(tmp_path: Path) -> None:
 
 def test_device_stays_a_device() -> None:
     write_report(Path(os.devnull), b"discarded", "--output")
-    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    assert stat.S_ISCHR(Path(os.devnull).stat().st_mode)
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
 def test_full_device_reports_error() -> None:
     with pytest.raises(ConfigError, match="cannot write the report: No space left"):
         write_report(Path("/dev/full"), b"x" * 100_000, "--output")
-    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+    assert stat.S_ISCHR(Path("/dev/full").stat().st_mode)
 
 
 def test_folder_refused(tmp_path: Path) -> None:
