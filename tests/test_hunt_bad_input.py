@@ -7,8 +7,10 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from siemgen.hunt.results import BatchResult, FileScan
 from siemgen.hunt.scan import Scanner
 from siemgen.hunt.schema import OUTPUT_PATHS, select_columns
 
-from paths import CANONICAL
+from paths import CANONICAL, RULES
 
 DATA = Path(__file__).resolve().parent / "data" / "hunt"
 PLANTED = [event["record"] for event in json.loads((DATA / "planted.json").read_text())["events"]]
@@ -329,3 +331,39 @@ def test_isolation_splits_batch_when_error_names_no_file(tmp_path: Path) -> None
     isolate(files, result, run_part)
     assert set(result.files) == {log_file.name for log_file in files} - {poisoned}
     assert result.failed == {poisoned: "cannot read the file (DuckDB: could not convert value)"}
+
+
+def _open_files(pid: int) -> list[str]:
+    """Return the paths a process has open, from /proc."""
+    links = []
+    for entry in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            links.append(str(entry.readlink()))
+        except OSError:
+            continue
+    return links
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_interrupt_during_scan_exits_130(tmp_path: Path) -> None:
+    folder = tmp_path / DAY
+    folder.mkdir(parents=True)
+    records = [dict(NOISE[index % len(NOISE)], eventID=f"noise-{index}") for index in range(5000)]
+    data = gzip_bytes(records)
+    for index in range(80):
+        (folder / f"{index:03}.json.gz").write_bytes(data)
+    out = tmp_path / "hits.jsonl"
+    command = [sys.executable, "-c", "from siemgen.cli import main; main()", "hunt"]
+    command += [str(tmp_path / "AWSLogs"), "--rules", str(RULES), "-o", str(out)]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    # Wait until DuckDB is reading the log files, so the signal lands inside a query.
+    while process.poll() is None and not any(
+        link.startswith(str(folder)) for link in _open_files(process.pid)
+    ):
+        time.sleep(0.002)
+    assert process.returncode is None, "the hunt ended before it could be interrupted"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert not out.exists()

@@ -175,6 +175,13 @@ def _run(
     runner = Hunt(rule_set.detections, time_range, cache, progress)
     try:
         result = runner.run(paths)
+    except duckdb.InterruptException as error:
+        raise KeyboardInterrupt from error
+    except RuntimeError as error:
+        # DuckDB reports Ctrl-C during a fetch as a RuntimeError, not as InterruptException.
+        if "interrupted" not in str(error).lower():
+            raise
+        raise KeyboardInterrupt from error
     except duckdb.Error as error:
         # Unreadable log files are skipped one by one, so an error that gets here most likely
         # comes from the rules' SQL, which the cached detections.json supplies with --cache.
