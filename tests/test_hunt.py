@@ -363,3 +363,32 @@ def test_progress_bar_waits_before_opening(monkeypatch: pytest.MonkeyPatch) -> N
     bar.advance(30)
     bar.finish()
     assert bar.bar is None
+
+
+def test_output_file_is_not_read_as_a_log(bucket: Path) -> None:
+    target = bucket / "hits.jsonl"
+    for _ in range(3):
+        result = run(str(bucket), "--rules", str(CANONICAL), "-f", "jsonl", "-o", str(target))
+        assert result.exit_code == 0, result.stderr
+        lines = target.read_text(encoding="utf-8").splitlines()
+        assert {json.loads(line)["eventID"] for line in lines} == planted_ids()
+        assert len(lines) == len(PLANTED)
+
+
+def test_log_file_named_as_output_refused(bucket: Path) -> None:
+    log = next(bucket.rglob("*A1B2C3D4E5F6A7B8.json.gz"))
+    before = log.read_bytes()
+    result = run(str(log), "--rules", str(CANONICAL), "-f", "csv", "-o", str(log))
+    assert result.exit_code == 2
+    assert "the log path is the output file, which the hunt writes" in result.stderr
+    assert log.read_bytes() == before
+
+
+def test_overlapping_paths_read_once_without_warning(bucket: Path) -> None:
+    account = bucket / "AWSLogs" / "111122223333"
+    link = bucket.parent / "link"
+    link.symlink_to(bucket, target_is_directory=True)
+    result = run(str(bucket), str(account), str(link), str(bucket), "--rules", str(CANONICAL))
+    assert result.exit_code == 0, result.stderr
+    assert "warning" not in result.stderr
+    assert {json.loads(line)["eventID"] for line in result.stdout.splitlines()} == planted_ids()

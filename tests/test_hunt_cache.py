@@ -407,3 +407,14 @@ def test_hand_edited_rule_cache_is_not_trusted(logs: Path, tmp_path: Path) -> No
     rule_set, second = hunt([logs], rules=[CANONICAL], cache=cache)
     assert [detection.title for detection in rule_set.detections] == ["AWS IAM Policy Changed"]
     assert second.hits == first.hits
+
+
+@pytest.mark.parametrize("inside", [False, True])
+def test_log_path_in_cache_folder_refused(logs: Path, inside: bool) -> None:
+    log_path = next(logs.rglob("one.json.gz")) if inside else logs
+    result = CliRunner().invoke(
+        app, ["hunt", str(log_path), "--rules", str(CANONICAL), "--cache", str(logs)]
+    )
+    assert result.exit_code == 2
+    where = "inside the cache folder" if inside else "the cache folder"
+    assert f"the log path is {where}, which the hunt writes" in result.stderr

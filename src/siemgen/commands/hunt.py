@@ -174,7 +174,7 @@ def _run(
     progress = ProgressBar() if sys.stderr.isatty() else None
     runner = Hunt(rule_set.detections, time_range, cache, progress)
     try:
-        result = runner.run(paths)
+        result = runner.run(paths, output)
     except duckdb.InterruptException as error:
         raise KeyboardInterrupt from error
     except RuntimeError as error:

@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -218,28 +218,42 @@ def _log_file(path: Path, stat: os.stat_result) -> LogFile | None:
     )
 
 
+def _identity(status: os.stat_result) -> tuple[int, int]:
+    return status.st_dev, status.st_ino
+
+
 class _Walker:
     """Walk folders depth first in name order, pruning dated folders outside the range."""
 
-    def __init__(self, time_range: TimeRange, found: Discovery) -> None:
+    def __init__(
+        self, time_range: TimeRange, found: Discovery, ignored: set[tuple[int, int]]
+    ) -> None:
         self.time_range = time_range
         self.found = found
-        # Folders already walked, by device and inode, so a symbolic link loop ends.
+        self.ignored = ignored
+        # Folders already walked, by device and inode, so a symbolic link loop ends and a
+        # folder named twice, or inside another one named, is walked once.
         self.visited: set[tuple[int, int]] = set()
+
+    def walked(self, folder: Path) -> bool:
+        """Tell whether ``folder`` was already walked, as itself or through a link."""
+        return _identity(folder.stat()) in self.visited
 
     def walk(self, folder: Path) -> Iterator[LogFile]:
         try:
-            identity = folder.stat()
+            identity = _identity(folder.stat())
             entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
         except OSError as error:
             self.found.skipped.append(Skipped(folder, f"cannot list folder: {error.strerror}"))
             return
-        if (identity.st_dev, identity.st_ino) in self.visited:
+        if identity in self.visited:
             return
-        self.visited.add((identity.st_dev, identity.st_ino))
+        self.visited.add(identity)
         for entry in entries:
             path = Path(entry.path)
             try:
+                if _identity(entry.stat()) in self.ignored:
+                    continue
                 if entry.is_dir():
                     yield from self._folder(path)
                 elif entry.is_file():
@@ -259,15 +273,49 @@ class _Walker:
         yield from self.walk(path)
 
 
-def find_log_files(paths: Iterable[Path], time_range: TimeRange | None = None) -> Discovery:
+def _check_not_ignored(path: Path, ignore: Mapping[Path, str]) -> None:
+    """Raise ConfigError when a log path is, or lies inside, a path the hunt writes."""
+    resolved = path.resolve()
+    for ignored, what in ignore.items():
+        if resolved == ignored:
+            where = what
+        elif ignored.is_dir() and resolved.is_relative_to(ignored):
+            where = f"inside {what}"
+        else:
+            continue
+        raise ConfigError(
+            f"the log path is {where}, which the hunt writes",
+            path=path,
+            hint=f"pass log files or folders outside {what}",
+        )
+
+
+def _ignored_identities(ignore: Mapping[Path, str]) -> set[tuple[int, int]]:
+    identities = set()
+    for path in ignore:
+        try:
+            identities.add(_identity(path.stat()))
+        except OSError:
+            continue
+    return identities
+
+
+def find_log_files(
+    paths: Iterable[Path],
+    time_range: TimeRange | None = None,
+    ignore: Mapping[Path, str] | None = None,
+) -> Discovery:
     """Find the log files under ``paths`` and prune the dated ones outside ``time_range``.
 
-    Raises ConfigError when a path does not exist. A folder without log files and a file
-    whose name is not a log file name are recorded as skipped.
+    ``ignore`` maps resolved paths the hunt writes (its output file, its cache folder) to
+    what they are: a walk leaves them out, and a log path that is one of them, or inside
+    one, raises ConfigError. So does a path that does not exist. A folder without log files
+    and a file whose name is not a log file name are recorded as skipped.
     """
     window = time_range or TimeRange()
+    ignore = ignore or {}
     found = Discovery()
-    walker = _Walker(window, found)
+    walker = _Walker(window, found, _ignored_identities(ignore))
     seen: set[Path] = set()
     for path in paths:
         if not path.exists():
@@ -276,11 +324,16 @@ def find_log_files(paths: Iterable[Path], time_range: TimeRange | None = None) -
                 path=path,
                 hint="pass CloudTrail log files or folders of them",
             )
+        _check_not_ignored(path, ignore)
         if path.is_dir():
-            before = len(found.files) + found.pruned_files + found.pruned_folders
+            if walker.walked(path):
+                continue
+            pruned_before = found.pruned_folders
+            walked = 0
             for log_file in walker.walk(path):
+                walked += 1
                 _add(found, seen, log_file, window)
-            if len(found.files) + found.pruned_files + found.pruned_folders == before:
+            if not walked and found.pruned_folders == pruned_before:
                 suffixes = ", ".join(LOG_SUFFIXES)
                 found.skipped.append(
                     Skipped(path, f"folder holds no CloudTrail log files ({suffixes})")

@@ -165,22 +165,18 @@ class Hunt:
         self._written: dict[str, Path] = {}
         self._written_columns = self.selection
 
-    def run(self, paths: Iterable[Path]) -> HuntResult:
-        """Find the log files under ``paths``, scan them and return what matched."""
-        discovery = find_log_files(paths, self.time_range)
+    def run(self, paths: Iterable[Path], output: Path | None = None) -> HuntResult:
+        """Find the log files under ``paths``, scan them and return what matched.
+
+        The cache folder and the ``output`` file, where the results will go, are never read
+        as logs: a walk leaves them out, and naming one as a log path raises ConfigError.
+        """
+        ignore = {}
+        if output is not None:
+            ignore[output.resolve()] = "the output file"
         if self.cache is not None:
-            # A cache folder inside a log folder contains the hunt's own JSON files, not logs.
-            folder = self.cache.folder.resolve()
-            discovery.files = [
-                log_file
-                for log_file in discovery.files
-                if not log_file.resolved.is_relative_to(folder)
-            ]
-            discovery.skipped = [
-                skipped
-                for skipped in discovery.skipped
-                if not skipped.path.resolve().is_relative_to(folder)
-            ]
+            ignore[self.cache.folder.resolve()] = "the cache folder"
+        discovery = find_log_files(paths, self.time_range, ignore)
         result = HuntResult(
             detections=self.detections,
             skipped=list(discovery.skipped),
