@@ -367,3 +367,37 @@ def test_interrupt_during_scan_exits_130(tmp_path: Path) -> None:
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
     assert not out.exists()
+
+
+def test_read_only_cache_is_a_usage_error(tmp_path: Path) -> None:
+    good_bucket(tmp_path)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    cache.chmod(0o555)
+    command = [*_without_file_override(), sys.executable, "-c"]
+    command += ["from siemgen.cli import main; main()", "hunt", str(tmp_path / "AWSLogs")]
+    command += ["--rules", str(CANONICAL), "--cache", str(cache)]
+    done = subprocess.run(
+        command, capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False
+    )
+    assert done.returncode == 2, done.stderr
+    assert "cannot write to the cache folder" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_unreadable_log_path_is_skipped(tmp_path: Path) -> None:
+    good_bucket(tmp_path)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "hidden.json").write_bytes(b"{}")
+    locked.chmod(0)
+    command = [*_without_file_override(), sys.executable, "-c"]
+    command += ["from siemgen.cli import main; main()", "hunt", str(tmp_path / "AWSLogs")]
+    command += [str(locked / "hidden.json"), "--rules", str(CANONICAL)]
+    done = subprocess.run(
+        command, capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False
+    )
+    assert done.returncode == 1, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
+    assert lines == [f"warning: {locked / 'hidden.json'}: skipped: cannot read: Permission denied"]
+    assert {json.loads(line)["eventID"] for line in done.stdout.splitlines()} == GOOD_IDS

@@ -418,3 +418,36 @@ def test_log_path_in_cache_folder_refused(logs: Path, inside: bool) -> None:
     assert result.exit_code == 2
     where = "inside the cache folder" if inside else "the cache folder"
     assert f"the log path is {where}, which the hunt writes" in result.stderr
+
+
+def test_unwritable_manifest_warns_and_keeps_results(logs: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    (cache / MANIFEST).mkdir(parents=True)
+    result = CliRunner().invoke(
+        app, ["hunt", str(logs), "--rules", str(CANONICAL), "--cache", str(cache)]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "cannot write the cache manifest" in result.stderr
+    assert "the next hunt reads these logs from JSON again" in result.stderr
+    found = {json.loads(line)["eventID"] for line in result.stdout.splitlines()}
+    assert found == {record["eventID"] for record in PLANTED}
+
+
+def test_failed_parquet_write_scans_the_json(logs: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = CliRunner().invoke(
+        app, ["hunt", str(logs), "--rules", str(CANONICAL), "--cache", str(cache)]
+    )
+    assert first.exit_code == 0, first.stderr
+    # A folder where the next hunt will write its Parquet copy makes that write fail.
+    (cache / MANIFEST).unlink()
+    for parquet in cache.glob("*.parquet"):
+        parquet.unlink()
+        (parquet / "in-the-way").mkdir(parents=True)
+    second = CliRunner().invoke(
+        app, ["hunt", str(logs), "--rules", str(CANONICAL), "--cache", str(cache)]
+    )
+    assert second.exit_code == 0, second.stderr
+    assert "cannot write the cache" in second.stderr
+    assert "the rest of this hunt is not cached" in second.stderr
+    assert second.stdout == first.stdout

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -75,18 +76,19 @@ def file_key(log_file: LogFile) -> str:
 
 def prepare_folder(folder: Path) -> None:
     """Create the cache folder if needed, raising ConfigError when it cannot be a cache."""
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(
-            "cache path is not a folder", path=folder, hint="pass a folder for --cache"
-        )
+    hint = "pass a writable folder for --cache"
     try:
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError("cache path is not a folder", path=folder, hint=hint)
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ConfigError(
-            f"cannot create the cache folder: {error.strerror or error}",
-            path=folder,
-            hint="pass a writable folder for --cache",
+            f"cannot create the cache folder: {error.strerror or error}", path=folder, hint=hint
         ) from error
+    # Checked now, so that a read-only folder is a usage error before the scan, not a failed
+    # manifest write after it.
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError("cannot write to the cache folder", path=folder, hint=hint)
 
 
 class ParquetCache:

@@ -318,14 +318,20 @@ def find_log_files(
     walker = _Walker(window, found, _ignored_identities(ignore))
     seen: set[Path] = set()
     for path in paths:
-        if not path.exists():
+        try:
+            exists = path.exists()
+            is_folder = exists and path.is_dir()
+        except OSError as error:
+            found.skipped.append(Skipped(path, f"cannot read: {error.strerror}"))
+            continue
+        if not exists:
             raise ConfigError(
                 "log path not found",
                 path=path,
                 hint="pass CloudTrail log files or folders of them",
             )
         _check_not_ignored(path, ignore)
-        if path.is_dir():
+        if is_folder:
             if walker.walked(path):
                 continue
             pruned_before = found.pruned_folders

@@ -164,6 +164,7 @@ class Hunt:
         # the columns written, which include the columns the cache had before.
         self._written: dict[str, Path] = {}
         self._written_columns = self.selection
+        self._cache_failed = False
 
     def run(self, paths: Iterable[Path], output: Path | None = None) -> HuntResult:
         """Find the log files under ``paths``, scan them and return what matched.
@@ -236,13 +237,24 @@ class Hunt:
         self._written_columns = self.cache.widened(missing, self.selection)
         scanner = Scanner(self.con, self.detections, self._written_columns, self.time_range)
         for batch in batches(missing):
-            isolate(batch, scanned, lambda part: self._write_and_scan(scanner, part))
+            isolate(batch, scanned, lambda part: self._write_and_scan(scanner, part, result))
             if self.progress is not None:
                 self.progress.advance(sum(log_file.size for log_file in batch))
 
-    def _write_and_scan(self, scanner: Scanner, part: Sequence[LogFile]) -> dict[str, FileScan]:
+    def _write_and_scan(
+        self, scanner: Scanner, part: Sequence[LogFile], result: HuntResult
+    ) -> dict[str, FileScan]:
+        """Copy some log files to the cache and scan the copy, or scan the JSON if that fails."""
         assert self.cache is not None
-        target = self.cache.write(self.con, scanner.json_source(part), part, scanner.selection)
+        if self._cache_failed:
+            return scanner.scan_part(part)
+        try:
+            target = self.cache.write(self.con, scanner.json_source(part), part, scanner.selection)
+        except OutputError as error:
+            # The results do not depend on the cache, so the hunt goes on without it.
+            self._cache_failed = True
+            result.warnings.append(f"{error}; the rest of this hunt is not cached")
+            return scanner.scan_part(part)
         for log_file in part:
             self._written[log_file.name] = target
         return scanner.run_grouped(f"SELECT * FROM read_parquet({sql_literal(str(target))})")
@@ -343,7 +355,10 @@ class Hunt:
             scan = good.get(log_file.name)
             if target is not None and scan is not None:
                 self.cache.record(log_file, target, self._written_columns, scan)
-        self.cache.save()
+        try:
+            self.cache.save()
+        except OutputError as error:
+            result.warnings.append(f"{error}; the next hunt reads these logs from JSON again")
 
 
 _JSON_KINDS = {
