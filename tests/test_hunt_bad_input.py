@@ -401,3 +401,16 @@ def test_unreadable_log_path_is_skipped(tmp_path: Path) -> None:
     lines = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
     assert lines == [f"warning: {locked / 'hidden.json'}: skipped: cannot read: Permission denied"]
     assert {json.loads(line)["eventID"] for line in done.stdout.splitlines()} == GOOD_IDS
+
+
+def test_file_name_cannot_forge_warning_lines(tmp_path: Path) -> None:
+    good_bucket(tmp_path)
+    forged = "a\nwarning: other.json: skipped: file is empty\n\x1b[2Jb.json"
+    (tmp_path / DAY / forged).write_text("not json")
+    result = run(str(tmp_path))
+    assert result.exit_code == 1
+    lines = warnings(result)
+    assert len(lines) == 1
+    assert "\\nwarning: other.json" in lines[0]
+    assert "\\x1b[2J" in lines[0]
+    assert found_ids(result) == GOOD_IDS

@@ -157,3 +157,17 @@ def test_table_escapes_terminal_control_characters() -> None:
     assert "us-east-1\\x1b]0;owned\\x07" in table
     assert "a\\u202eb" in table
     assert "Rule\\x1b[2J" in table
+
+
+def test_table_doubles_backslashes() -> None:
+    record: dict[str, Any] = {name: None for name in TOP_LEVEL}
+    record["eventID"] = "0b4a5e1c-0000-4000-8000-000000000002"
+    record["awsRegion"] = "literal\\x00"
+    record["sourceIPAddress"] = "real\x00"
+    record["userIdentity"] = {name: None for name in IDENTITY}
+    result = hunt_records([record], [detection(0, "Rule")])
+    stream = io.StringIO()
+    write_table(result, stream)
+    row = stream.getvalue().splitlines()[1]
+    assert "literal\\\\x00" in row
+    assert "real\\x00" in row

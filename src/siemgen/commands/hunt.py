@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from siemgen.errors import ConfigError, SiemgenError
+from siemgen.terminal import printable
 
 EXIT_OK = 0
 EXIT_INCOMPLETE = 1
@@ -125,12 +126,12 @@ def hunt_command(
     except ConfigError as error:
         if verbose:
             raise
-        typer.echo(f"error: {error}", err=True)
+        typer.echo(printable(f"error: {error}"), err=True)
         raise typer.Exit(EXIT_USAGE) from error
     except SiemgenError as error:
         if verbose:
             raise
-        typer.echo(f"error: {error}", err=True)
+        typer.echo(printable(f"error: {error}"), err=True)
         raise typer.Exit(EXIT_INCOMPLETE) from error
     raise typer.Exit(code)
 
@@ -167,7 +168,7 @@ def _run(
 
     rule_set = load_rules(rules or [Path("sigma")], cache)
     for error in rule_set.errors:
-        typer.echo(f"warning: rule skipped: {error}", err=True)
+        typer.echo(printable(f"warning: rule skipped: {error}"), err=True)
     if not rule_set.detections:
         raise SiemgenError("no rule can run in a hunt", hint="fix the rule errors listed above")
 
@@ -192,9 +193,9 @@ def _run(
             progress.finish()
 
     for skipped in result.skipped:
-        typer.echo(f"warning: {skipped.path}: skipped: {skipped.reason}", err=True)
+        typer.echo(printable(f"warning: {skipped.path}: skipped: {skipped.reason}"), err=True)
     for warning in result.warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        typer.echo(printable(f"warning: {warning}"), err=True)
 
     text = io.StringIO()
     write_results(result, rule_set, output_format, text)
@@ -203,7 +204,7 @@ def _run(
     else:
         write_report(output, text.getvalue().encode("utf-8"), "--output")
     for line in summary_lines(result, rule_set):
-        typer.echo(line, err=True)
+        typer.echo(printable(line), err=True)
     return EXIT_INCOMPLETE if result.skipped or rule_set.errors else EXIT_OK
 
 

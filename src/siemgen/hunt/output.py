@@ -12,6 +12,7 @@ from siemgen.errors import ConfigError
 from siemgen.hunt.detections import Detection
 from siemgen.hunt.results import REPORTED_FIELDS, Hit
 from siemgen.hunt.run import HuntResult, RuleSet
+from siemgen.terminal import printable
 
 FORMATS = ("table", "jsonl", "csv", "json")
 
@@ -63,21 +64,6 @@ def hit_records(hit: Hit, detections: Sequence[Detection]) -> list[dict[str, Any
     return [{**_rule_members(detections[index]), **fields} for index in hit.rules]
 
 
-def _printable(text: str) -> str:
-    """Return ``text`` with control and format characters written as escapes.
-
-    The table goes to a terminal, and a log record is untrusted input: an escape sequence in
-    a field could retitle or redraw the terminal, and a bidirectional override could reorder
-    what the analyst reads.
-    """
-    if text.isprintable():
-        return text
-    return "".join(
-        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
-        for char in text
-    )
-
-
 def write_table(result: HuntResult, stream: TextIO) -> None:
     """Write the matches as a table with aligned columns, one row per rule and record."""
     rows: list[tuple[str, ...]] = []
@@ -92,7 +78,7 @@ def write_table(result: HuntResult, stream: TextIO) -> None:
         )
         for index in hit.rules:
             detection = result.detections[index]
-            rows.append(tuple(map(_printable, (detection.title, detection.level, *record))))
+            rows.append(tuple(map(printable, (detection.title, detection.level, *record))))
     if not rows:
         return
     widths = [max(len(row[column]) for row in [TABLE_COLUMNS, *rows]) for column in range(7)]
