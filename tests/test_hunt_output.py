@@ -135,6 +135,9 @@ def test_csv_row_holds_record(record: dict[str, Any]) -> None:
         "source_ip": record["sourceIPAddress"],
         "account": record["recipientAccountId"],
         "identity": identity(record),
+        "identity_arn": record["userIdentity"]["arn"],
+        "invoked_by": record["userIdentity"]["invokedBy"],
+        "file": result.files[0].name,
     }
     assert {name: values[name] for name in expected} == {
         name: value or "" for name, value in expected.items()

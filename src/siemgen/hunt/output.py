@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from siemgen.errors import ConfigError
 from siemgen.hunt.detections import Detection
-from siemgen.hunt.results import REPORTED_FIELDS, Hit
+from siemgen.hunt.results import IDENTITY_FIELDS, REPORTED_FIELDS, Hit
 from siemgen.hunt.run import HuntResult, RuleSet
 from siemgen.terminal import printable
 
@@ -31,11 +31,24 @@ CSV_COLUMNS = (
     "error_code",
     "account",
     "identity",
+    "identity_type",
+    "identity_arn",
+    "principal_id",
+    "user_name",
+    "invoked_by",
     "file",
 )
 
-# The hit fields behind the CSV columns after the rule's three.
-_CSV_FIELDS = (*(raw for raw, _ in REPORTED_FIELDS), "identity", "file")
+
+def _csv_values(fields: dict[str, Any]) -> list[Any]:
+    """Return the values of the CSV columns after the rule's three, in column order."""
+    caller = fields["userIdentity"]
+    return [
+        *(fields[raw] for raw, _ in REPORTED_FIELDS),
+        fields["identity"],
+        *(caller[raw] for raw, _ in IDENTITY_FIELDS),
+        fields["file"],
+    ]
 
 
 def check_format(name: str) -> str:
@@ -111,8 +124,7 @@ def write_csv(result: HuntResult, stream: TextIO) -> None:
     writer = csv.writer(stream, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for hit in result.hits:
-        fields = hit.fields()
-        values = [fields[name] for name in _CSV_FIELDS]
+        values = _csv_values(hit.fields())
         for index in hit.rules:
             detection = result.detections[index]
             writer.writerow([detection.rule_id, detection.title, detection.level, *values])
