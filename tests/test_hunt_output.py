@@ -18,6 +18,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from siemgen import terminal
 from siemgen.hunt import Detection, Hunt, HuntResult
 from siemgen.hunt.output import write_csv, write_jsonl, write_table
 
@@ -174,3 +175,39 @@ def test_table_doubles_backslashes() -> None:
     row = stream.getvalue().splitlines()[1]
     assert "literal\\\\x00" in row
     assert "real\\x00" in row
+
+
+def table_of(records: list[dict[str, Any]]) -> list[str]:
+    result = hunt_records(records, [detection(0, "Rule")])
+    stream = io.StringIO()
+    write_table(result, stream)
+    return stream.getvalue().splitlines()
+
+
+def plain_record(event_id: str, **values: str) -> dict[str, Any]:
+    record: dict[str, Any] = {name: None for name in TOP_LEVEL}
+    record.update(eventID=event_id, eventTime="2026-11-02T10:00:00Z", **values)
+    record["userIdentity"] = {name: None for name in IDENTITY}
+    return record
+
+
+def test_table_cuts_huge_values() -> None:
+    lines = table_of(
+        [
+            plain_record("huge", sourceIPAddress="1" * 200_000, awsRegion="us-east-1"),
+            plain_record("small", sourceIPAddress="192.0.2.1", awsRegion="us-east-1"),
+        ]
+    )
+    assert max(len(line) for line in lines) < 400
+    assert any("1" * 99 + "…" in line for line in lines)
+    assert all(line.endswith("us-east-1") for line in lines[1:])
+
+
+def test_table_aligns_wide_characters() -> None:
+    wide = plain_record("wide", awsRegion="r1")
+    wide["userIdentity"]["userName"] = "管理者"
+    narrow = plain_record("narrow", awsRegion="r1")
+    narrow["userIdentity"]["userName"] = "admin"
+    lines = table_of([wide, narrow])
+    ends = {terminal.width(line) for line in lines[1:]}
+    assert len(ends) == 1

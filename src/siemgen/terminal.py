@@ -7,6 +7,8 @@ and a bidirectional override could reorder what the analyst reads.
 
 from __future__ import annotations
 
+import unicodedata
+
 
 def printable(text: str) -> str:
     """Return ``text`` with control and format characters written as Python escapes.
@@ -25,3 +27,35 @@ def _escaped(char: str) -> str:
     if char.isprintable():
         return char
     return char.encode("unicode_escape").decode("ascii")
+
+
+def width(text: str) -> int:
+    """Return the number of terminal columns ``text`` takes, wide East Asian characters two."""
+    if text.isascii():
+        return len(text)
+    return sum(_char_width(char) for char in text)
+
+
+def _char_width(char: str) -> int:
+    if unicodedata.combining(char):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def shortened(text: str, limit: int) -> str:
+    """Return ``text`` cut to at most ``limit`` columns, ending in an ellipsis when cut."""
+    if width(text) <= limit:
+        return text
+    kept = []
+    used = 1  # the ellipsis
+    for char in text:
+        used += _char_width(char)
+        if used > limit:
+            break
+        kept.append(char)
+    return "".join(kept) + "…"
+
+
+def padded(text: str, columns: int) -> str:
+    """Return ``text`` followed by spaces up to ``columns`` terminal columns."""
+    return text + " " * max(columns - width(text), 0)

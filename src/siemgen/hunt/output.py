@@ -12,11 +12,14 @@ from siemgen.errors import ConfigError
 from siemgen.hunt.detections import Detection
 from siemgen.hunt.results import IDENTITY_FIELDS, REPORTED_FIELDS, Hit
 from siemgen.hunt.run import HuntResult, RuleSet
-from siemgen.terminal import printable
+from siemgen.terminal import padded, printable, shortened, width
 
 FORMATS = ("table", "jsonl", "csv", "json")
 
 TABLE_COLUMNS = ("rule", "level", "time", "event", "identity", "source IP", "region")
+
+TABLE_CELL_LIMIT = 100
+"""The most terminal columns a table cell takes; longer values are cut with an ellipsis."""
 
 CSV_COLUMNS = (
     "rule_id",
@@ -78,7 +81,11 @@ def hit_records(hit: Hit, detections: Sequence[Detection]) -> list[dict[str, Any
 
 
 def write_table(result: HuntResult, stream: TextIO) -> None:
-    """Write the matches as a table with aligned columns, one row per rule and record."""
+    """Write the matches as a table with aligned columns, one row per rule and record.
+
+    A value longer than ``TABLE_CELL_LIMIT`` columns is cut, so that one huge field cannot
+    widen every row; the other formats keep every value whole.
+    """
     rows: list[tuple[str, ...]] = []
     for hit in result.hits:
         fields = hit.fields()
@@ -91,13 +98,14 @@ def write_table(result: HuntResult, stream: TextIO) -> None:
         )
         for index in hit.rules:
             detection = result.detections[index]
-            rows.append(tuple(map(printable, (detection.title, detection.level, *record))))
+            cells = (detection.title, detection.level, *record)
+            rows.append(tuple(shortened(printable(cell), TABLE_CELL_LIMIT) for cell in cells))
     if not rows:
         return
-    widths = [max(len(row[column]) for row in [TABLE_COLUMNS, *rows]) for column in range(7)]
+    widths = [max(width(row[column]) for row in [TABLE_COLUMNS, *rows]) for column in range(7)]
     for row in [TABLE_COLUMNS, *rows]:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
-        stream.write("  ".join(cells).rstrip() + "\n")
+        line = [padded(cell, columns) for cell, columns in zip(row, widths, strict=True)]
+        stream.write("  ".join(line).rstrip() + "\n")
 
 
 def write_jsonl(result: HuntResult, stream: TextIO) -> None:
