@@ -275,3 +275,18 @@ def test_time_outside_utc_years_rejected(text: str) -> None:
 def test_until_last_day_of_calendar() -> None:
     until = parse_time("9999-12-31", end_of_day=True)
     assert until == dt.datetime.max.replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize("text", ["2026-10-28", "20261028", "2026-W44-3", "2026W443"])
+def test_every_date_form_ends_the_day(text: str) -> None:
+    assert parse_time(text, end_of_day=True) == at("2026-10-28T23:59:59.999999")
+    assert parse_time(text) == at("2026-10-28T00:00:00")
+
+
+@pytest.mark.parametrize("word", ["epoch", "infinity", "-infinity"])
+def test_words_duckdb_casts_are_not_times(tmp_path: Path, word: str) -> None:
+    put = PLANTED["PutUserPolicy"]
+    write_log(tmp_path, "words.json.gz", [with_time(put, word, word)])
+    assert event_ids(tmp_path, TimeRange(since=at("2000-01-01T00:00:00"))) == set()
+    assert event_ids(tmp_path, TimeRange(until=at("2100-01-01T00:00:00"))) == set()
+    assert event_ids(tmp_path, TimeRange()) == {word}

@@ -113,6 +113,17 @@ def _shifted(moment: dt.datetime, delta: dt.timedelta) -> dt.datetime:
         return limit.replace(tzinfo=dt.UTC)
 
 
+def _iso_date(text: str) -> dt.date | None:
+    """Return the date when ``text`` is an ISO 8601 date alone, in any of its forms."""
+    # The forms are 2024-03-01, 20240301, 2024-W09-5 and 2024W095, all without a time.
+    if "T" in text.upper() or " " in text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
 def parse_time(text: str, *, end_of_day: bool = False) -> dt.datetime:
     """Parse an ISO 8601 date or date-time as UTC, raising ConfigError when it is invalid.
 
@@ -121,8 +132,8 @@ def parse_time(text: str, *, end_of_day: bool = False) -> dt.datetime:
     """
     value = text.strip()
     try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            day = dt.date.fromisoformat(value)
+        day = _iso_date(value)
+        if day is not None:
             return dt.datetime.combine(day, dt.time.max if end_of_day else dt.time(), dt.UTC)
         moment = dt.datetime.fromisoformat(value)
     except ValueError as error:

@@ -32,7 +32,11 @@ def time_condition(time_range: TimeRange, column: str = "eventtime") -> str:
         return "TRUE"
     # NOTE: DuckDB's cast to TIMESTAMP ignores a numeric UTC offset such as +02:00; CloudTrail
     # writes eventTime in UTC with a Z suffix, which the cast reads correctly.
-    moment = f"TRY_CAST({column} AS TIMESTAMP)"
+    # DuckDB also casts the words epoch and infinity; a CloudTrail time starts with its year.
+    moment = (
+        f"CASE WHEN substr({column}, 1, 1) BETWEEN '0' AND '9' "
+        f"THEN TRY_CAST({column} AS TIMESTAMP) END"
+    )
     parts = []
     if time_range.since is not None:
         parts.append(f"{moment} >= {_time_bound(time_range.since)}")
