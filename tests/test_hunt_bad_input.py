@@ -414,3 +414,14 @@ def test_file_name_cannot_forge_warning_lines(tmp_path: Path) -> None:
     assert "\\nwarning: other.json" in lines[0]
     assert "\\x1b[2J" in lines[0]
     assert found_ids(result) == GOOD_IDS
+
+
+def test_json_format_names_non_utf8_file(tmp_path: Path) -> None:
+    folder = good_bucket(tmp_path)
+    name = os.fsdecode(b"bad\xffname.json")
+    (folder / name).write_text("not json")
+    result = run(str(tmp_path), "-f", "json")
+    assert result.exit_code == 1, result.stderr
+    document = json.loads(result.stdout)
+    assert [Path(item["path"]).name for item in document["skipped"]] == ["bad\\xffname.json"]
+    assert {hit["eventID"] for hit in document["hits"]} == GOOD_IDS

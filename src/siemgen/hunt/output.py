@@ -138,6 +138,14 @@ def write_csv(result: HuntResult, stream: TextIO) -> None:
             writer.writerow([detection.rule_id, detection.title, detection.level, *values])
 
 
+def _unicode(value: object) -> str:
+    """Return ``str(value)`` with the bytes of a non-UTF-8 file name as ``\\x`` escapes.
+
+    Python keeps such bytes in a path as lone surrogates, which UTF-8 output cannot encode.
+    """
+    return str(value).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def write_json(result: HuntResult, rule_set: RuleSet, stream: TextIO) -> None:
     """Write one JSON document with the matches, the per-rule counts and the skipped inputs."""
     document = {
@@ -147,7 +155,7 @@ def write_json(result: HuntResult, rule_set: RuleSet, stream: TextIO) -> None:
                 "rule_id": detection.rule_id,
                 "rule": detection.title,
                 "level": detection.level,
-                "file": detection.path,
+                "file": _unicode(detection.path),
                 "hits": count,
             }
             for detection, count in result.rule_counts()
@@ -157,9 +165,10 @@ def write_json(result: HuntResult, rule_set: RuleSet, stream: TextIO) -> None:
         "records": result.records,
         "records_in_range": result.records_in_range,
         "skipped": [
-            {"path": str(skipped.path), "reason": skipped.reason} for skipped in result.skipped
+            {"path": _unicode(skipped.path), "reason": _unicode(skipped.reason)}
+            for skipped in result.skipped
         ],
-        "rule_errors": [str(error) for error in rule_set.errors],
+        "rule_errors": [_unicode(error) for error in rule_set.errors],
     }
     stream.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
