@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import stat
 import threading
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner, Result
 
+from siemgen.cli import app
 from siemgen.errors import ConfigError
 from siemgen.output import write_report
+
+from paths import CANONICAL, RULES
 
 
 def test_new_report_written(tmp_path: Path) -> None:
@@ -65,3 +71,69 @@ def test_full_device_reports_error() -> None:
 def test_folder_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="the report path is a folder"):
         write_report(tmp_path, b"x", "--junit")
+
+
+def copied_rules(tmp_path: Path) -> Path:
+    folder = tmp_path / "rules"
+    shutil.copytree(RULES, folder)
+    return folder
+
+
+def canonical_in(folder: Path) -> Path:
+    return folder / CANONICAL.relative_to(RULES)
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(app, list(args))
+
+
+def test_check_output_cannot_replace_a_rule(tmp_path: Path) -> None:
+    rules = copied_rules(tmp_path)
+    rule = canonical_in(rules)
+    before = rule.read_bytes()
+    with pytest.raises(ConfigError, match="the --output file is among the rule and test files"):
+        CliRunner().invoke(
+            app,
+            ["check", "-r", str(rules), "--no-cache-results", "-o", str(rule)],
+            catch_exceptions=False,
+        )
+    assert rule.read_bytes() == before
+
+
+def test_test_json_cannot_replace_rule_tests(tmp_path: Path) -> None:
+    rules = copied_rules(tmp_path)
+    tests = canonical_in(rules).with_name(canonical_in(rules).stem + ".tests.json")
+    before = tests.read_bytes()
+    result = invoke("test", str(rules), "--json", str(tests))
+    assert result.exit_code == 2
+    assert "the --json file is among the rule and test files under" in result.stderr
+    assert tests.read_bytes() == before
+
+
+def test_hunt_output_cannot_replace_a_rule(tmp_path: Path) -> None:
+    rules = copied_rules(tmp_path)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "empty.jsonl").write_text("")
+    rule = canonical_in(rules)
+    result = invoke("hunt", str(logs), "-r", str(rules), "-o", str(rule))
+    assert result.exit_code == 2
+    assert "the --output file is among the rule and test files under" in result.stderr
+
+
+def test_same_file_for_junit_and_json_refused(tmp_path: Path) -> None:
+    target = tmp_path / "report.xml"
+    result = invoke("test", str(CANONICAL), "--junit", str(target), "--json", str(target))
+    assert result.exit_code == 2
+    assert "--junit and --json name the same file" in result.stderr
+    assert not target.exists()
+
+
+def test_dash_output_means_stdout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        app, ["check", "-r", str(CANONICAL), "--no-cache-results", "-f", "json", "-o", "-"]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["rules"] == 1
+    assert not (tmp_path / "-").exists()

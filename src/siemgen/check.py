@@ -21,12 +21,12 @@ from typing import Any
 
 from siemgen.errors import ConfigError
 from siemgen.findings import Finding, relative_path
+from siemgen.rules import TESTS_SUFFIX
 from siemgen.targets import TargetOptions
 
 logger = logging.getLogger(__name__)
 
 CACHE_VERSION = "check-1"
-TESTS_SUFFIX = ".tests.json"
 # Validators whose findings depend on other rules. Their results are never cached per rule;
 # _cross_rule_findings computes the same checks over every rule on each run.
 CROSS_RULE_CODES = frozenset({"identifier_uniqueness", "duplicate_title", "duplicate_filename"})

@@ -9,6 +9,7 @@ import logging
 import os
 import stat
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -224,3 +225,25 @@ def write_report(path: Path, data: bytes, option: str) -> None:
         raise ConfigError(
             f"cannot write the report: {error.strerror or error}", path=path, hint=hint
         ) from error
+
+
+def refuse_input(
+    path: Path, option: str, roots: Iterable[Path], suffixes: tuple[str, ...], what: str
+) -> None:
+    """Raise ConfigError when a report at ``path`` would overwrite or join a command's input.
+
+    The input is every file named with one of ``suffixes`` that is one of ``roots`` or lies
+    in a folder among them, as the command reads them: ``what`` names those files.
+    """
+    if not path.name.lower().endswith(suffixes):
+        return
+    resolved = path.resolve()
+    for root in roots:
+        folder = root.resolve()
+        if resolved == folder or (folder.is_dir() and resolved.is_relative_to(folder)):
+            raise ConfigError(
+                f"the {option} file is among the {what} under {str(root)!r}, which this "
+                "command reads",
+                path=path,
+                hint=f"write {option} outside {str(root)!r} or give it another suffix",
+            )

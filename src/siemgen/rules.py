@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RULE_SUFFIXES = (".yml", ".yaml")
+TESTS_SUFFIX = ".tests.json"
+"""The suffix of the test events file beside a rule: ``<stem>.tests.json``."""
+RULE_INPUT_SUFFIXES = (*RULE_SUFFIXES, TESTS_SUFFIX)
+"""Names of the files read from rule folders: rules and their test events."""
 # The file siemgen.output writes into every output folder.
 OUTPUT_MANIFEST = ".siemgen-manifest.json"
 # Rule files are untrusted input; a real Sigma rule is a few kilobytes.

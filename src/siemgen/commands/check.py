@@ -45,7 +45,9 @@ def check_command(
     ] = "text",
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Write the report to this file instead of stdout."),
+        typer.Option(
+            "--output", "-o", help="Write the report to this file instead of stdout (- for stdout)."
+        ),
     ] = None,
     generated: Annotated[
         Path | None,
@@ -94,6 +96,8 @@ def check_command(
     """
     from siemgen.check import CheckOptions, run_check
     from siemgen.cli import setup_logging
+    from siemgen.output import refuse_input
+    from siemgen.rules import RULE_INPUT_SUFFIXES
 
     setup_logging(verbose)
     if list_validators:
@@ -107,13 +111,18 @@ def check_command(
         raise ConfigError(
             f"unknown format {output_format!r}; choose one of {', '.join(report.FORMATS)}"
         )
+    rule_paths = rules or [Path("sigma")]
+    if output == Path("-"):
+        output = None
+    if output is not None:
+        refuse_input(output, "--output", rule_paths, RULE_INPUT_SUFFIXES, "rule and test files")
     root = Path.cwd()
     folder = generated if generated is not None else DEFAULT_GENERATED
     if generated is not None and not generated.is_dir():
         raise ConfigError("generated folder not found", path=generated)
     options = CheckOptions(
         root=root,
-        rules=rules or [Path("sigma")],
+        rules=rule_paths,
         generated=folder if folder.is_dir() else None,
         changed_since=changed_since,
         cache=(cache or default_cache()) if use_cache else None,

@@ -69,8 +69,10 @@ def test_command(
     from siemgen.cli import err, setup_logging
 
     setup_logging(verbose)
+    rule_paths = rules or [Path("sigma")]
     try:
-        report = _run(rules or [Path("sigma")], target, output_format, splunk_index, athena_table)
+        _check_reports(rule_paths, junit, json_file)
+        report = _run(rule_paths, target, output_format, splunk_index, athena_table)
     except ConfigError as error:
         if verbose:
             raise
@@ -99,6 +101,24 @@ def _run(
             )
     options = TargetOptions(splunk_index=splunk_index, athena_table=athena_table)
     return run_paths(paths, options, targets)
+
+
+def _check_reports(rule_paths: list[Path], junit: Path | None, json_file: Path | None) -> None:
+    """Raise ConfigError unless the report files are distinct and none is a rule input."""
+    from siemgen.output import refuse_input
+    from siemgen.rules import RULE_INPUT_SUFFIXES
+
+    reports = {"--junit": junit, "--json": json_file}
+    for option, path in reports.items():
+        if path is None:
+            continue
+        if path == Path("-"):
+            raise ConfigError(f"{option} needs a file path; the text report goes to stdout")
+        refuse_input(path, option, rule_paths, RULE_INPUT_SUFFIXES, "rule and test files")
+    if junit is not None and json_file is not None and junit.resolve() == json_file.resolve():
+        raise ConfigError(
+            "--junit and --json name the same file", path=junit, hint="give each its own file"
+        )
 
 
 def _write_reports(

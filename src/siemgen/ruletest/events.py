@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from siemgen.errors import SiemgenError
+from siemgen.rules import TESTS_SUFFIX
 
-TESTS_SUFFIX = ".tests.json"
 TARGETS = ("athena", "elastic", "splunk", "cloudwatch")
 MATCH = "match"
 NO_MATCH = "no-match"

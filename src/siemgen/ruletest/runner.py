@@ -26,10 +26,9 @@ from siemgen.engines import eql as eql_engine
 from siemgen.engines import esql, lucene, spl
 from siemgen.errors import ConfigError, SiemgenError
 from siemgen.pipelines.elastic import elastic_fields
-from siemgen.rules import Collection, RuleFile, find_rule_files, load_collection
+from siemgen.rules import TESTS_SUFFIX, Collection, RuleFile, find_rule_files, load_collection
 from siemgen.ruletest.events import (
     TARGETS,
-    TESTS_SUFFIX,
     TestFile,
     TestFileError,
     load_tests,
