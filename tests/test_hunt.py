@@ -365,14 +365,21 @@ def test_progress_bar_waits_before_opening(monkeypatch: pytest.MonkeyPatch) -> N
     assert bar.bar is None
 
 
-def test_output_file_is_not_read_as_a_log(bucket: Path) -> None:
-    target = bucket / "hits.jsonl"
-    for _ in range(3):
-        result = run(str(bucket), "--rules", str(CANONICAL), "-f", "jsonl", "-o", str(target))
+def test_output_with_log_name_in_log_folder_refused(bucket: Path) -> None:
+    target = bucket / "AWSLogs" / "hits.jsonl"
+    result = run(str(bucket), "--rules", str(CANONICAL), "-f", "jsonl", "-o", str(target))
+    assert result.exit_code == 2
+    assert "the --output file is among the log files under" in result.stderr
+    assert not target.exists()
+
+
+def test_csv_output_in_log_folder_is_not_read(bucket: Path) -> None:
+    target = bucket / "hits.csv"
+    for _ in range(2):
+        result = run(str(bucket), "--rules", str(CANONICAL), "-f", "csv", "-o", str(target))
         assert result.exit_code == 0, result.stderr
-        lines = target.read_text(encoding="utf-8").splitlines()
-        assert {json.loads(line)["eventID"] for line in lines} == planted_ids()
-        assert len(lines) == len(PLANTED)
+        rows = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8"))))
+        assert {row["event_id"] for row in rows} == planted_ids()
 
 
 def test_log_file_named_as_output_refused(bucket: Path) -> None:
@@ -380,7 +387,7 @@ def test_log_file_named_as_output_refused(bucket: Path) -> None:
     before = log.read_bytes()
     result = run(str(log), "--rules", str(CANONICAL), "-f", "csv", "-o", str(log))
     assert result.exit_code == 2
-    assert "the log path is the output file, which the hunt writes" in result.stderr
+    assert "the --output file is among the log files under" in result.stderr
     assert log.read_bytes() == before
 
 

@@ -418,6 +418,28 @@ def test_log_path_in_cache_folder_refused(logs: Path, inside: bool) -> None:
     assert result.exit_code == 2
     where = "inside the cache folder" if inside else "the cache folder"
     assert f"the log path is {where}, which the hunt writes" in result.stderr
+    assert not (logs / DETECTIONS_FILE).exists()
+    assert not (logs / MANIFEST).exists()
+
+
+def test_cache_folder_holding_logs_refused(logs: Path) -> None:
+    cache = next(logs.rglob("one.json.gz")).parent
+    result = CliRunner().invoke(
+        app, ["hunt", str(logs), "--rules", str(CANONICAL), "--cache", str(cache)]
+    )
+    assert result.exit_code == 2
+    assert "holds 1 log file, which the hunt would leave out" in result.stderr
+    assert not (cache / DETECTIONS_FILE).exists()
+
+
+def test_cache_folder_inside_log_folder_is_left_out(logs: Path) -> None:
+    cache = logs / "cache"
+    args = ["hunt", str(logs), "--rules", str(CANONICAL), "--cache", str(cache)]
+    first = CliRunner().invoke(app, args)
+    second = CliRunner().invoke(app, args)
+    assert first.exit_code == second.exit_code == 0, second.stderr
+    assert second.stdout == first.stdout
+    assert "warning" not in second.stderr
 
 
 def test_unwritable_manifest_warns_and_keeps_results(logs: Path, tmp_path: Path) -> None:

@@ -98,7 +98,11 @@ def hunt_command(
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Write the results to this file instead of stdout."),
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write the results to this file instead of stdout (- for stdout).",
+        ),
     ] = None,
     cache: Annotated[
         Path | None,
@@ -121,6 +125,8 @@ def hunt_command(
     from siemgen.cli import setup_logging
 
     setup_logging(verbose)
+    if output == Path("-"):
+        output = None
     try:
         code = _run(paths, rules, since, until, output_format, output, cache)
     except ConfigError as error:
@@ -147,7 +153,7 @@ def _run(
 ) -> int:
     import duckdb
 
-    from siemgen.hunt import Hunt, TimeRange, load_rules, parse_time
+    from siemgen.hunt import Hunt, TimeRange, check_paths, load_rules, parse_time
     from siemgen.hunt.output import check_format, summary_lines, write_results
     from siemgen.output import write_report
 
@@ -166,7 +172,9 @@ def _run(
     if output is not None:
         _check_output(output)
 
-    rule_set = load_rules(rules or [Path("sigma")], cache)
+    rule_paths = rules or [Path("sigma")]
+    check_paths(paths, rule_paths, output, cache)
+    rule_set = load_rules(rule_paths, cache)
     for error in rule_set.errors:
         typer.echo(printable(f"warning: rule skipped: {error}"), err=True)
     if not rule_set.detections:

@@ -9,7 +9,15 @@ from __future__ import annotations
 from siemgen.hunt.detections import Detection, compile_rule, compile_rules
 from siemgen.hunt.logs import LogFile, Skipped, TimeRange, find_log_files, parse_time
 from siemgen.hunt.results import FileScan, Hit
-from siemgen.hunt.run import Hunt, HuntResult, Progress, RuleSet, hunt, load_rules
+from siemgen.hunt.run import (
+    Hunt,
+    HuntResult,
+    Progress,
+    RuleSet,
+    check_paths,
+    hunt,
+    load_rules,
+)
 
 __all__ = [
     "Detection",
@@ -22,6 +30,7 @@ __all__ = [
     "RuleSet",
     "Skipped",
     "TimeRange",
+    "check_paths",
     "compile_rule",
     "compile_rules",
     "find_log_files",

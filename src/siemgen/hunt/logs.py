@@ -284,7 +284,7 @@ class _Walker:
         yield from self.walk(path)
 
 
-def _check_not_ignored(path: Path, ignore: Mapping[Path, str]) -> None:
+def check_outside(path: Path, ignore: Mapping[Path, str]) -> None:
     """Raise ConfigError when a log path is, or lies inside, a path the hunt writes."""
     resolved = path.resolve()
     for ignored, what in ignore.items():
@@ -341,7 +341,7 @@ def find_log_files(
                 path=path,
                 hint="pass CloudTrail log files or folders of them",
             )
-        _check_not_ignored(path, ignore)
+        check_outside(path, ignore)
         if is_folder:
             if walker.walked(path):
                 continue

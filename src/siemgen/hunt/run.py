@@ -12,15 +12,18 @@ from typing import Protocol
 import duckdb
 
 from siemgen.errors import ConfigError, OutputError, SiemgenError
-from siemgen.hunt.cache import CacheEntry, ParquetCache, parquet_source, prepare_folder
-from siemgen.hunt.detections import Detection, DetectionCache, compile_rules
+from siemgen.hunt.cache import MANIFEST, CacheEntry, ParquetCache, parquet_source, prepare_folder
+from siemgen.hunt.detections import DETECTIONS_FILE, Detection, DetectionCache, compile_rules
 from siemgen.hunt.isolation import DATA_ERRORS, batches, file_reason, isolate
 from siemgen.hunt.logs import (
+    LOG_SUFFIXES,
     Discovery,
     LogFile,
     LogFormat,
     Skipped,
     TimeRange,
+    check_outside,
+    classify,
     find_log_files,
     precheck,
 )
@@ -28,7 +31,8 @@ from siemgen.hunt.results import BatchResult, FileScan, Hit
 from siemgen.hunt.scan import Scanner
 from siemgen.hunt.schema import OUTPUT_PATHS, select_columns
 from siemgen.hunt.sql import sql_list, sql_literal
-from siemgen.rules import find_rule_files, load_collection
+from siemgen.output import refuse_input
+from siemgen.rules import RULE_INPUT_SUFFIXES, find_rule_files, load_collection
 
 logger = logging.getLogger(__name__)
 
@@ -376,6 +380,43 @@ def _json_kind(duckdb_json_type: object) -> str:
     return _JSON_KINDS.get(name, "a number" if name in ("BIGINT", "UBIGINT", "DOUBLE") else name)
 
 
+# The files a hunt writes in its cache folder that a log file name could match.
+CACHE_FILES = frozenset({MANIFEST, DETECTIONS_FILE})
+
+
+def check_paths(
+    paths: Sequence[Path], rules: Sequence[Path], output: Path | None, cache: Path | None
+) -> None:
+    """Raise ConfigError when the hunt's output or cache would overlap what it reads.
+
+    Checked before the rules load, since loading them with a cache writes to the cache.
+    """
+    if output is not None:
+        refuse_input(output, "--output", paths, LOG_SUFFIXES, "log files")
+        refuse_input(output, "--output", rules, RULE_INPUT_SUFFIXES, "rule and test files")
+    if cache is None:
+        return
+    folder = cache.resolve()
+    for path in paths:
+        check_outside(path, {folder: "the cache folder"})
+        root = path.resolve()
+        if not (folder.is_dir() and root.is_dir() and folder.is_relative_to(root)):
+            continue
+        foreign = sorted(
+            found
+            for found in folder.rglob("*")
+            if classify(found) is not None and found.name not in CACHE_FILES and found.is_file()
+        )
+        if foreign:
+            raise ConfigError(
+                f"the cache folder inside {str(path)!r} holds {len(foreign)} "
+                f"{'log file' if len(foreign) == 1 else 'log files'}, which the hunt would "
+                "leave out",
+                path=foreign[0],
+                hint="pass an empty folder, or one a hunt made, to --cache",
+            )
+
+
 def hunt(
     paths: Iterable[Path],
     rules: Iterable[Path] = (Path("sigma"),),
@@ -384,6 +425,8 @@ def hunt(
     progress: Progress | None = None,
 ) -> tuple[RuleSet, HuntResult]:
     """Run the rules under ``rules`` over the CloudTrail logs under ``paths``."""
+    paths, rules = list(paths), list(rules)
+    check_paths(paths, rules, None, cache)
     rule_set = load_rules(rules, cache)
     if not rule_set.detections:
         raise SiemgenError(
