@@ -293,9 +293,20 @@ def test_cli_missing_log_path_exits_two(tmp_path: Path) -> None:
     assert "log path not found" in result.stderr
 
 
-def test_cli_output_folder_missing_exits_two(bucket: Path, tmp_path: Path) -> None:
-    result = run(str(bucket), "--rules", str(CANONICAL), "-o", str(tmp_path / "no" / "x.json"))
+def test_cli_output_folder_is_created(bucket: Path, tmp_path: Path) -> None:
+    target = tmp_path / "new" / "folder" / "hits.jsonl"
+    result = run(str(bucket), "--rules", str(CANONICAL), "-o", str(target))
+    assert result.exit_code == 0, result.stderr
+    lines = target.read_text(encoding="utf-8").splitlines()
+    assert {json.loads(line)["eventID"] for line in lines} == planted_ids()
+
+
+def test_cli_output_under_a_file_exits_two(bucket: Path, tmp_path: Path) -> None:
+    blocking = tmp_path / "plain.txt"
+    blocking.write_text("")
+    result = run(str(bucket), "--rules", str(CANONICAL), "-o", str(blocking / "x.jsonl"))
     assert result.exit_code == 2
+    assert "is a file, not a folder" in result.stderr
     assert "--output" in result.stderr
 
 

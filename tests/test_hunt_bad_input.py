@@ -425,3 +425,19 @@ def test_json_format_names_non_utf8_file(tmp_path: Path) -> None:
     document = json.loads(result.stdout)
     assert [Path(item["path"]).name for item in document["skipped"]] == ["bad\\xffname.json"]
     assert {hit["eventID"] for hit in document["hits"]} == GOOD_IDS
+
+
+def test_unwritable_output_folder_fails_before_scan(tmp_path: Path) -> None:
+    good_bucket(tmp_path)
+    locked = tmp_path / "reports"
+    locked.mkdir()
+    locked.chmod(0o555)
+    command = [*_without_file_override(), sys.executable, "-c"]
+    command += ["from siemgen.cli import main; main()", "hunt", str(tmp_path / "AWSLogs")]
+    command += ["--rules", str(CANONICAL), "-o", str(locked / "hits.jsonl")]
+    done = subprocess.run(
+        command, capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"the folder {str(locked)!r} is not writable" in done.stderr
+    assert "records in" not in done.stderr

@@ -227,6 +227,31 @@ def write_report(path: Path, data: bytes, option: str) -> None:
         ) from error
 
 
+def check_report_path(path: Path, option: str) -> None:
+    """Raise ConfigError unless a report can be written to ``path``, before any work is done.
+
+    The report's folder may be missing, as ``write_report`` creates it, but the nearest
+    folder that exists must be writable, and so must the report if it exists.
+    """
+    hint = f"pass a writable file path to {option}"
+    try:
+        if path.is_dir():
+            raise ConfigError("the report path is a folder", path=path, hint=hint)
+        if path.exists():
+            if not os.access(path, os.W_OK):
+                raise ConfigError("the report file is not writable", path=path, hint=hint)
+            return
+        existing = next(parent for parent in path.parents if parent.exists())
+        if not existing.is_dir():
+            raise ConfigError(f"{str(existing)!r} is a file, not a folder", path=path, hint=hint)
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise ConfigError(f"the folder {str(existing)!r} is not writable", path=path, hint=hint)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot use the report path: {error.strerror or error}", path=path, hint=hint
+        ) from error
+
+
 def refuse_input(
     path: Path, option: str, roots: Iterable[Path], suffixes: tuple[str, ...], what: str
 ) -> None:

@@ -96,7 +96,7 @@ def check_command(
     """
     from siemgen.check import CheckOptions, run_check
     from siemgen.cli import setup_logging
-    from siemgen.output import refuse_input
+    from siemgen.output import check_report_path, refuse_input
     from siemgen.rules import RULE_INPUT_SUFFIXES
 
     setup_logging(verbose)
@@ -115,6 +115,7 @@ def check_command(
     if output == Path("-"):
         output = None
     if output is not None:
+        check_report_path(output, "--output")
         refuse_input(output, "--output", rule_paths, RULE_INPUT_SUFFIXES, "rule and test files")
     root = Path.cwd()
     folder = generated if generated is not None else DEFAULT_GENERATED

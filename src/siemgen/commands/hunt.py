@@ -155,7 +155,7 @@ def _run(
 
     from siemgen.hunt import Hunt, TimeRange, check_paths, load_rules, parse_time
     from siemgen.hunt.output import check_format, summary_lines, write_results
-    from siemgen.output import write_report
+    from siemgen.output import check_report_path, write_report
 
     time_range = TimeRange(
         since=parse_time(since) if since is not None else None,
@@ -170,7 +170,7 @@ def _run(
         output_format = "table" if output is None and sys.stdout.isatty() else "jsonl"
     check_format(output_format)
     if output is not None:
-        _check_output(output)
+        check_report_path(output, "--output")
 
     rule_paths = rules or [Path("sigma")]
     check_paths(paths, rule_paths, output, cache)
@@ -214,21 +214,6 @@ def _run(
     for line in summary_lines(result, rule_set):
         typer.echo(printable(line), err=True)
     return EXIT_INCOMPLETE if result.skipped or rule_set.errors else EXIT_OK
-
-
-def _check_output(output: Path) -> None:
-    """Raise ConfigError unless ``output`` can name the results file, before any scan."""
-    hint = "pass a file path in an existing folder to --output"
-    try:
-        usable = not output.is_dir() and output.parent.is_dir()
-    except OSError as error:
-        raise ConfigError(
-            f"cannot use the output path: {error.strerror or error}", path=output, hint=hint
-        ) from error
-    if not usable:
-        raise ConfigError(
-            "the output path is a folder or its folder does not exist", path=output, hint=hint
-        )
 
 
 def _write_stdout(text: str) -> None:
