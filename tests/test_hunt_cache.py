@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from siemgen.cli import app
-from siemgen.hunt import TimeRange, hunt, parse_time
+from siemgen.hunt import Hunt, TimeRange, hunt, load_rules, parse_time
 from siemgen.hunt.cache import MANIFEST
 from siemgen.hunt.detections import DETECTIONS_FILE
 
@@ -473,3 +473,37 @@ def test_failed_parquet_write_scans_the_json(logs: Path, tmp_path: Path) -> None
     assert "cannot write the cache" in second.stderr
     assert "the rest of this hunt is not cached" in second.stderr
     assert second.stdout == first.stdout
+
+
+class StopAfterFirstBatch:
+    """Progress that stops the hunt, as Ctrl-C would, once the first batch is scanned."""
+
+    def start(self, total_bytes: int) -> None:
+        """Accept the total."""
+
+    def advance(self, scanned_bytes: int) -> None:
+        """Stop the hunt."""
+        raise KeyboardInterrupt
+
+
+def test_interrupted_hunt_leaves_no_parquet(logs: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    rule_set = load_rules([CANONICAL], cache)
+    runner = Hunt(rule_set.detections, cache=cache, progress=StopAfterFirstBatch())
+    with pytest.raises(KeyboardInterrupt):
+        runner.run([logs])
+    assert list(cache.glob("*.parquet*")) == []
+    _, result = hunt([logs], rules=[CANONICAL], cache=cache)
+    assert len(result.hits) == len(PLANTED)
+
+
+def test_entries_of_deleted_logs_are_dropped(logs: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    hunt([logs], rules=[CANONICAL], cache=cache)
+    for path in logs.rglob("*.json.gz"):
+        path.unlink()
+    write_log(logs / "new.json.gz", [PLANTED[0]])
+    hunt([logs], rules=[CANONICAL], cache=cache)
+    manifest = json.loads((cache / MANIFEST).read_text(encoding="utf-8"))
+    assert [Path(entry["path"]).name for entry in manifest["files"].values()] == ["new.json.gz"]
+    assert len(list(cache.glob("*.parquet"))) == 1

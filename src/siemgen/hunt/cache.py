@@ -104,6 +104,8 @@ class ParquetCache:
         self.owned: set[str] = set()
         """Names of the Parquet files the manifest lists or this run wrote: the only files a
         save may delete, so that a folder that was never a cache loses nothing."""
+        self.written: set[str] = set()
+        """Names of the Parquet files this run wrote."""
         self._load()
 
     def _load(self) -> None:
@@ -194,6 +196,7 @@ class ParquetCache:
             )
             partial.replace(target)
             self.owned.add(target.name)
+            self.written.add(target.name)
             self.contents[target.name] = [log_file.name for log_file in files]
         except duckdb.Error as error:
             if str(partial) in str(error):
@@ -210,6 +213,12 @@ class ParquetCache:
         finally:
             partial.unlink(missing_ok=True)
         return target
+
+    def discard_written(self) -> None:
+        """Delete the Parquet files this run wrote, for a run that stops before it saves."""
+        for name in self.written:
+            (self.folder / name).unlink(missing_ok=True)
+        self.written.clear()
 
     def record(
         self, log_file: LogFile, parquet: Path, selection: Selection, scan: FileScan
@@ -243,9 +252,11 @@ class ParquetCache:
 
     def _save(self) -> None:
         latest: dict[str, CacheEntry] = {}
-        # A file rewritten in place gets a new key, so only its newest entry is kept.
+        # A file rewritten in place gets a new key, so only its newest entry is kept, and the
+        # entry of a log file that was moved or deleted goes.
         for entry in self.entries.values():
-            latest[entry.path] = entry
+            if os.path.lexists(entry.path):
+                latest[entry.path] = entry
         self.entries = {entry.key: entry for entry in latest.values()}
         used = {entry.parquet for entry in self.entries.values()}
         self.contents = {name: names for name, names in self.contents.items() if name in used}

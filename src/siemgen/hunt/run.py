@@ -194,7 +194,13 @@ class Hunt:
         if self.cache is not None:
             result.warnings.extend(self.cache.warnings)
             scanned = BatchResult()
-            self._scan_with_cache(readable, scanned, result)
+            try:
+                self._scan_with_cache(readable, scanned, result)
+            except BaseException:
+                # No manifest entry will point at what this run wrote, so nothing would
+                # ever delete it.
+                self.cache.discard_written()
+                raise
         else:
             scanner = Scanner(self.con, self.detections, self.selection, self.time_range)
             advance = self.progress.advance if self.progress is not None else None
