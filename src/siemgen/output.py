@@ -252,6 +252,13 @@ def check_report_path(path: Path, option: str) -> None:
         ) from error
 
 
+def _is_folder(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
 def refuse_input(
     path: Path, option: str, roots: Iterable[Path], suffixes: tuple[str, ...], what: str
 ) -> None:
@@ -265,7 +272,8 @@ def refuse_input(
     resolved = path.resolve()
     for root in roots:
         folder = root.resolve()
-        if resolved == folder or (folder.is_dir() and resolved.is_relative_to(folder)):
+        inside = resolved.is_relative_to(folder) and _is_folder(folder)
+        if resolved == folder or inside:
             raise ConfigError(
                 f"the {option} file is among the {what} under {str(root)!r}, which this "
                 "command reads",

@@ -406,13 +406,16 @@ def check_paths(
     for path in paths:
         check_outside(path, {folder: "the cache folder"})
         root = path.resolve()
-        if not (folder.is_dir() and root.is_dir() and folder.is_relative_to(root)):
-            continue
-        foreign = sorted(
-            found
-            for found in folder.rglob("*")
-            if classify(found) is not None and found.name not in CACHE_FILES and found.is_file()
-        )
+        try:
+            if not (folder.is_dir() and root.is_dir() and folder.is_relative_to(root)):
+                continue
+            foreign = sorted(
+                found
+                for found in folder.rglob("*")
+                if classify(found) is not None and found.name not in CACHE_FILES and found.is_file()
+            )
+        except OSError:
+            continue  # the walk reports a path it cannot read
         if foreign:
             raise ConfigError(
                 f"the cache folder inside {str(path)!r} holds {len(foreign)} "
