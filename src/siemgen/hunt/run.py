@@ -272,7 +272,7 @@ class Hunt:
     def _scan_cached(self, group: list[tuple[LogFile, CacheEntry]], scanned: BatchResult) -> None:
         """Run the rules over cached records; the per-file counts come from the manifest."""
         # NOTE: with every rule over 1M records (31,416 matches) a hunt from the cache takes
-        # about 0.15 of the hunt that wrote it, not 0.1. Start-up, decoding the reported
+        # about 0.16 of the hunt that wrote it, not 0.1. Start-up, decoding the reported
         # columns and writing the matches cost more than the filter (docs/benchmarks.md).
         assert self.cache is not None
         entries = [entry for _, entry in group]
