@@ -100,14 +100,25 @@ def test_check_output_cannot_replace_a_rule(tmp_path: Path) -> None:
     assert rule.read_bytes() == before
 
 
-def test_test_json_cannot_replace_rule_tests(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("named", "option", "report"),
+    [("folder", "--json", "tests"), ("folder", "--junit", "link"), ("rule", "--junit", "tests")],
+)
+def test_test_report_cannot_replace_an_input(
+    tmp_path: Path, named: str, option: str, report: str
+) -> None:
     rules = copied_rules(tmp_path)
-    tests = canonical_in(rules).with_name(canonical_in(rules).stem + ".tests.json")
-    before = tests.read_bytes()
-    result = invoke("test", str(rules), "--json", str(tests))
+    rule = canonical_in(rules)
+    victim = rule if report == "link" else rule.with_name(rule.stem + ".tests.json")
+    before = victim.read_bytes()
+    path = victim
+    if report == "link":
+        path = tmp_path / "report.xml"
+        path.symlink_to(rule)
+    result = invoke("test", str(rules if named == "folder" else rule), option, str(path))
     assert result.exit_code == 2
-    assert "the --json file is among the rule and test files under" in result.stderr
-    assert tests.read_bytes() == before
+    assert f"the {option} file is among the rule and test files" in result.stderr
+    assert victim.read_bytes() == before
 
 
 def test_hunt_output_cannot_replace_a_rule(tmp_path: Path) -> None:
@@ -137,3 +148,17 @@ def test_dash_output_means_stdout(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["rules"] == 1
     assert not (tmp_path / "-").exists()
+
+
+def test_check_output_cannot_replace_generated_files(tmp_path: Path) -> None:
+    generated = tmp_path / "generated"
+    target = generated / "athena" / "x.sql"
+    target.parent.mkdir(parents=True)
+    target.write_text("SELECT 1\n")
+    with pytest.raises(ConfigError, match="the --output file is among the generated files"):
+        CliRunner().invoke(
+            app,
+            ["check", "-r", str(CANONICAL), "--generated", str(generated), "-o", str(target)],
+            catch_exceptions=False,
+        )
+    assert target.read_text() == "SELECT 1\n"

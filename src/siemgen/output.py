@@ -252,31 +252,26 @@ def check_report_path(path: Path, option: str) -> None:
         ) from error
 
 
-def _is_folder(path: Path) -> bool:
-    try:
-        return path.is_dir()
-    except OSError:
-        return False
-
-
 def refuse_input(
-    path: Path, option: str, roots: Iterable[Path], suffixes: tuple[str, ...], what: str
+    path: Path, option: str, roots: Iterable[Path], suffixes: tuple[str, ...] | None, what: str
 ) -> None:
     """Raise ConfigError when a report at ``path`` would overwrite or join a command's input.
 
-    The input is every file named with one of ``suffixes`` that is one of ``roots`` or lies
-    in a folder among them, as the command reads them: ``what`` names those files.
+    The input is every file named with one of ``suffixes`` (any name for None) that is one of
+    ``roots`` or lies in a folder among them: ``what`` names those files. The report path
+    counts by its own name and, through a symbolic link, by its target's.
     """
-    if not path.name.lower().endswith(suffixes):
-        return
     resolved = path.resolve()
+    names = {path.name.lower(), resolved.name.lower()}
+    if suffixes is not None and not any(name.endswith(suffixes) for name in names):
+        return
     for root in roots:
-        folder = root.resolve()
-        inside = resolved.is_relative_to(folder) and _is_folder(folder)
-        if resolved == folder or inside:
+        # A path below a file cannot exist, so a root that is a file matches only itself.
+        if resolved.is_relative_to(root.resolve()):
             raise ConfigError(
                 f"the {option} file is among the {what} under {str(root)!r}, which this "
                 "command reads",
                 path=path,
-                hint=f"write {option} outside {str(root)!r} or give it another suffix",
+                hint=f"write {option} outside {str(root)!r}"
+                + ("" if suffixes is None else " or give it another suffix"),
             )

@@ -87,6 +87,19 @@ def safe_stem(path: Path) -> str:
     return stem or "rule"
 
 
+def rule_inputs(paths: Iterable[Path]) -> list[Path]:
+    """Return the paths a command reads for ``paths``: each one, and for a rule file its tests.
+
+    A rule folder holds its rules' test files; a rule named alone has its test file beside it.
+    """
+    inputs = []
+    for path in paths:
+        inputs.append(path)
+        if path.name.lower().endswith(RULE_SUFFIXES):
+            inputs.append(path.with_name(path.stem + TESTS_SUFFIX))
+    return inputs
+
+
 def find_rule_files(paths: Iterable[Path]) -> list[Path]:
     """List the rule files under each path (a file or a folder searched recursively), sorted."""
     found: set[Path] = set()

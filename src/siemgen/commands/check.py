@@ -97,7 +97,7 @@ def check_command(
     from siemgen.check import CheckOptions, run_check
     from siemgen.cli import setup_logging
     from siemgen.output import check_report_path, refuse_input
-    from siemgen.rules import RULE_INPUT_SUFFIXES
+    from siemgen.rules import RULE_INPUT_SUFFIXES, rule_inputs
 
     setup_logging(verbose)
     if list_validators:
@@ -114,11 +114,13 @@ def check_command(
     rule_paths = rules or [Path("sigma")]
     if output == Path("-"):
         output = None
+    folder = generated if generated is not None else DEFAULT_GENERATED
     if output is not None:
         check_report_path(output, "--output")
-        refuse_input(output, "--output", rule_paths, RULE_INPUT_SUFFIXES, "rule and test files")
+        inputs = rule_inputs(rule_paths)
+        refuse_input(output, "--output", inputs, RULE_INPUT_SUFFIXES, "rule and test files")
+        refuse_input(output, "--output", [folder], None, "generated files")
     root = Path.cwd()
-    folder = generated if generated is not None else DEFAULT_GENERATED
     if generated is not None and not generated.is_dir():
         raise ConfigError("generated folder not found", path=generated)
     options = CheckOptions(

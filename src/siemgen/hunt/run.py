@@ -32,7 +32,7 @@ from siemgen.hunt.scan import Scanner
 from siemgen.hunt.schema import OUTPUT_PATHS, select_columns
 from siemgen.hunt.sql import sql_list, sql_literal
 from siemgen.output import refuse_input
-from siemgen.rules import RULE_INPUT_SUFFIXES, find_rule_files, load_collection
+from siemgen.rules import RULE_INPUT_SUFFIXES, find_rule_files, load_collection, rule_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ class Hunt:
             ignore[output.resolve()] = "the output file"
         if self.cache is not None:
             ignore[self.cache.folder.resolve()] = "the cache folder"
-        discovery = find_log_files(paths, self.time_range, ignore)
+        discovery = find_log_files(paths, self.time_range, ignore, CACHE_FILES)
         result = HuntResult(
             detections=self.detections,
             skipped=list(discovery.skipped),
@@ -386,7 +386,8 @@ def _json_kind(duckdb_json_type: object) -> str:
     return _JSON_KINDS.get(name, "a number" if name in ("BIGINT", "UBIGINT", "DOUBLE") else name)
 
 
-# The files a hunt writes in its cache folder that a log file name could match.
+# The files a hunt writes in its cache folder that a log file name could match. A folder
+# holding both is a hunt's cache, which a walk leaves out even when it is not this hunt's.
 CACHE_FILES = frozenset({MANIFEST, DETECTIONS_FILE})
 
 
@@ -399,7 +400,10 @@ def check_paths(
     """
     if output is not None:
         refuse_input(output, "--output", paths, LOG_SUFFIXES, "log files")
-        refuse_input(output, "--output", rules, RULE_INPUT_SUFFIXES, "rule and test files")
+        inputs = rule_inputs(rules)
+        refuse_input(output, "--output", inputs, RULE_INPUT_SUFFIXES, "rule and test files")
+        if cache is not None:
+            refuse_input(output, "--output", [cache], None, "cache files")
     if cache is None:
         return
     folder = cache.resolve()
