@@ -507,3 +507,36 @@ def test_entries_of_deleted_logs_are_dropped(logs: Path, tmp_path: Path) -> None
     manifest = json.loads((cache / MANIFEST).read_text(encoding="utf-8"))
     assert [Path(entry["path"]).name for entry in manifest["files"].values()] == ["new.json.gz"]
     assert len(list(cache.glob("*.parquet"))) == 1
+
+
+def test_output_inside_cache_refused(logs: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    target = cache / "report.txt"
+    result = CliRunner().invoke(
+        app,
+        ["hunt", str(logs), "--rules", str(CANONICAL), "--cache", str(cache), "-o", str(target)],
+    )
+    assert result.exit_code == 2
+    assert "the --output file is among the cache files" in result.stderr
+
+
+def test_link_to_a_log_refused_as_output(logs: Path, tmp_path: Path) -> None:
+    log = next(logs.rglob("one.json.gz"))
+    before = log.read_bytes()
+    link = tmp_path / "hits.txt"
+    link.symlink_to(log)
+    result = CliRunner().invoke(
+        app, ["hunt", str(logs), "--rules", str(CANONICAL), "-o", str(link)]
+    )
+    assert result.exit_code == 2
+    assert "the --output file is among the log files" in result.stderr
+    assert log.read_bytes() == before
+
+
+def test_old_cache_in_log_folder_is_not_read_as_logs(logs: Path) -> None:
+    cache = logs / "cache"
+    hunt([logs], rules=[CANONICAL], cache=cache)
+    result = CliRunner().invoke(app, ["hunt", str(logs), "--rules", str(CANONICAL)])
+    assert result.exit_code == 0, result.stderr
+    assert "warning" not in result.stderr
+    assert "3 files" in result.stderr

@@ -237,11 +237,16 @@ class _Walker:
     """Walk folders depth first in name order, pruning dated folders outside the range."""
 
     def __init__(
-        self, time_range: TimeRange, found: Discovery, ignored: set[tuple[int, int]]
+        self,
+        time_range: TimeRange,
+        found: Discovery,
+        ignored: set[tuple[int, int]],
+        markers: frozenset[str],
     ) -> None:
         self.time_range = time_range
         self.found = found
         self.ignored = ignored
+        self.markers = markers
         # Folders already walked, by device and inode, so a symbolic link loop ends and a
         # folder named twice, or inside another one named, is walked once.
         self.visited: set[tuple[int, int]] = set()
@@ -260,6 +265,8 @@ class _Walker:
         if identity in self.visited:
             return
         self.visited.add(identity)
+        if self.markers and self.markers <= {entry.name for entry in entries}:
+            return
         for entry in entries:
             path = Path(entry.path)
             try:
@@ -315,18 +322,20 @@ def find_log_files(
     paths: Iterable[Path],
     time_range: TimeRange | None = None,
     ignore: Mapping[Path, str] | None = None,
+    markers: frozenset[str] = frozenset(),
 ) -> Discovery:
     """Find the log files under ``paths`` and prune the dated ones outside ``time_range``.
 
     ``ignore`` maps resolved paths the hunt writes (its output file, its cache folder) to
     what they are: a walk leaves them out, and a log path that is one of them, or inside
-    one, raises ConfigError. So does a path that does not exist. A folder without log files
-    and a file whose name is not a log file name are recorded as skipped.
+    one, raises ConfigError. So does a path that does not exist. A walk also leaves out a
+    folder that holds every file name in ``markers``, such as another hunt's cache. A folder
+    without log files and a file whose name is not a log file name are recorded as skipped.
     """
     window = time_range or TimeRange()
     ignore = ignore or {}
     found = Discovery()
-    walker = _Walker(window, found, _ignored_identities(ignore))
+    walker = _Walker(window, found, _ignored_identities(ignore), markers)
     seen: set[Path] = set()
     for path in paths:
         try:
