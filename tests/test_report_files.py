@@ -91,7 +91,7 @@ def test_check_output_cannot_replace_a_rule(tmp_path: Path) -> None:
     rules = copied_rules(tmp_path)
     rule = canonical_in(rules)
     before = rule.read_bytes()
-    with pytest.raises(ConfigError, match="the --output file is among the rule and test files"):
+    with pytest.raises(ConfigError, match="a report may not be named like a rule or test file"):
         CliRunner().invoke(
             app,
             ["check", "-r", str(rules), "--no-cache-results", "-o", str(rule)],
@@ -117,7 +117,10 @@ def test_test_report_cannot_replace_an_input(
         path.symlink_to(rule)
     result = invoke("test", str(rules if named == "folder" else rule), option, str(path))
     assert result.exit_code == 2
-    assert f"the {option} file is among the rule and test files" in result.stderr
+    if report == "link":
+        assert f"the {option} file is among the rule and test files" in result.stderr
+    else:
+        assert "a report may not be named like a rule or test file" in result.stderr
     assert victim.read_bytes() == before
 
 
@@ -127,7 +130,9 @@ def test_hunt_output_cannot_replace_a_rule(tmp_path: Path) -> None:
     logs.mkdir()
     (logs / "empty.jsonl").write_text("")
     rule = canonical_in(rules)
-    result = invoke("hunt", str(logs), "-r", str(rules), "-o", str(rule))
+    link = tmp_path / "hits.txt"
+    link.symlink_to(rule)
+    result = invoke("hunt", str(logs), "-r", str(rules), "-o", str(link))
     assert result.exit_code == 2
     assert "the --output file is among the rule and test files under" in result.stderr
 
@@ -162,3 +167,17 @@ def test_check_output_cannot_replace_generated_files(tmp_path: Path) -> None:
             catch_exceptions=False,
         )
     assert target.read_text() == "SELECT 1\n"
+
+
+def test_report_named_like_a_rule_refused(tmp_path: Path) -> None:
+    target = tmp_path / "other_rule.yml"
+    result = invoke("test", str(CANONICAL), "--json", str(target))
+    assert result.exit_code == 2
+    assert "a report may not be named like a rule or test file" in result.stderr
+    assert not target.exists()
+
+
+def test_dot_dot_report_makes_no_extra_folder(tmp_path: Path) -> None:
+    write_report(tmp_path / "ghost" / ".." / "report.json", b"{}", "--output")
+    assert (tmp_path / "report.json").read_bytes() == b"{}"
+    assert not (tmp_path / "ghost").exists()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from siemgen.errors import ConfigError, OutputError
-from siemgen.rules import OUTPUT_MANIFEST
+from siemgen.rules import OUTPUT_MANIFEST, RULE_INPUT_SUFFIXES
 
 logger = logging.getLogger(__name__)
 
@@ -216,7 +216,8 @@ def write_report(path: Path, data: bytes, option: str) -> None:
             with path.open("wb") as stream:
                 stream.write(data)
             return
-        target = Path(os.path.realpath(path)) if path.is_symlink() else path
+        # The real path follows links and drops "..", so no folder is made that is not used.
+        target = Path(os.path.realpath(path))
         blocking = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
         if blocking is not None:
             raise ConfigError(f"{str(blocking)!r} is a file, not a folder", path=path, hint=hint)
@@ -234,6 +235,12 @@ def check_report_path(path: Path, option: str) -> None:
     folder that exists must be writable, and so must the report if it exists.
     """
     hint = f"pass a writable file path to {option}"
+    if path.name.lower().endswith(RULE_INPUT_SUFFIXES):
+        raise ConfigError(
+            "a report may not be named like a rule or test file (.yml, .yaml, .tests.json)",
+            path=path,
+            hint=f"give {option} another suffix",
+        )
     try:
         if path.is_dir():
             raise ConfigError("the report path is a folder", path=path, hint=hint)
@@ -241,7 +248,7 @@ def check_report_path(path: Path, option: str) -> None:
             if not os.access(path, os.W_OK):
                 raise ConfigError("the report file is not writable", path=path, hint=hint)
             return
-        existing = next(parent for parent in path.parents if parent.exists())
+        existing = next(p for p in Path(os.path.realpath(path)).parents if p.exists())
         if not existing.is_dir():
             raise ConfigError(f"{str(existing)!r} is a file, not a folder", path=path, hint=hint)
         if not os.access(existing, os.W_OK | os.X_OK):
