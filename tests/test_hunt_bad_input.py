@@ -366,6 +366,7 @@ def test_interrupt_during_scan_exits_130(tmp_path: Path) -> None:
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
+    assert stderr.splitlines()[-1] == "interrupted"
     assert not out.exists()
 
 

@@ -338,7 +338,9 @@ def test_damaged_parquet_reads_logs_again(logs: Path, tmp_path: Path, damage: st
     _, second = hunt([logs], rules=[CANONICAL], cache=cache)
     assert second.cached_files == 0
     assert second.hits == first.hits
-    assert any("unreadable" in warning for warning in second.warnings)
+    [warning] = [warning for warning in second.warnings if "unreadable" in warning]
+    assert "LINE" not in warning
+    assert "read_parquet" not in warning
     _, third = hunt([logs], rules=[CANONICAL], cache=cache)
     assert third.cached_files == 3
     assert third.hits == first.hits
@@ -540,3 +542,24 @@ def test_old_cache_in_log_folder_is_not_read_as_logs(logs: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert "warning" not in result.stderr
     assert "3 files" in result.stderr
+
+
+def test_missing_log_path_writes_no_cache(logs: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    args = ["hunt", str(logs), str(tmp_path / "absent.jsonl"), "--rules", str(CANONICAL)]
+    result = CliRunner().invoke(app, [*args, "--cache", str(cache)])
+    assert result.exit_code == 2
+    assert "log path not found" in result.stderr
+    assert not cache.exists()
+
+
+def test_output_over_a_log_file_refused(logs: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere.json.gz"
+    write_log(elsewhere, [NOISE[0]])
+    before = elsewhere.read_bytes()
+    result = CliRunner().invoke(
+        app, ["hunt", str(logs), "--rules", str(CANONICAL), "-o", str(elsewhere)]
+    )
+    assert result.exit_code == 2
+    assert "the --output file is a CloudTrail log file" in result.stderr
+    assert elsewhere.read_bytes() == before

@@ -17,6 +17,7 @@ from siemgen.terminal import printable
 EXIT_OK = 0
 EXIT_INCOMPLETE = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 # The progress bar appears only once a scan has run this long, so quick hunts print none.
 PROGRESS_DELAY_SECONDS = 1.0
@@ -134,6 +135,9 @@ def hunt_command(
             raise
         typer.echo(printable(f"error: {error}"), err=True)
         raise typer.Exit(EXIT_USAGE) from error
+    except KeyboardInterrupt as error:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from error
     except SiemgenError as error:
         if verbose:
             raise

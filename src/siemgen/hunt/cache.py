@@ -115,7 +115,10 @@ class ParquetCache:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             if data.get("version") != MANIFEST_VERSION:
-                raise ValueError(f"manifest version {data.get('version')!r}")
+                found = data.get("version")
+                raise ValueError(
+                    "it has no version" if found is None else f"its version is {found!r}, not 1"
+                )
             for key, item in data["files"].items():
                 self.entries[key] = _entry(key, item)
             self.contents = {str(name): list(names) for name, names in data["parquet"].items()}

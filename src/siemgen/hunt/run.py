@@ -231,7 +231,9 @@ class Hunt:
                 self._scan_cached(group, scanned)
             except duckdb.Error as error:
                 # A damaged or edited Parquet file: its log files are read from JSON again.
-                reason = " ".join(str(error).split())
+                # DuckDB appends the query and a caret line after "LINE n:"; the reason is
+                # the message before them.
+                reason = " ".join(str(error).split("\nLINE ", 1)[0].split())
                 result.warnings.append(
                     f"{self.cache.folder}: cached records of {len(group)} log files are "
                     f"unreadable ({reason}); those logs are read again"
@@ -398,8 +400,18 @@ def check_paths(
 
     Checked before the rules load, since loading them with a cache writes to the cache.
     """
+    for path in paths:
+        try:
+            missing = not path.exists()
+        except OSError:
+            continue  # the walk reports a path it cannot read
+        if missing:
+            raise ConfigError(
+                "log path not found", path=path, hint="pass CloudTrail log files or folders of them"
+            )
     if output is not None:
         refuse_input(output, "--output", paths, LOG_SUFFIXES, "log files")
+        refuse_log_overwrite(output)
         inputs = rule_inputs(rules)
         refuse_input(output, "--output", inputs, RULE_INPUT_SUFFIXES, "rule and test files")
         if cache is not None:
@@ -428,6 +440,25 @@ def check_paths(
                 path=foreign[0],
                 hint="pass an empty folder, or one a hunt made, to --cache",
             )
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def refuse_log_overwrite(output: Path) -> None:
+    """Raise ConfigError when ``output`` is an existing CloudTrail log file, gzip or JSON."""
+    try:
+        with output.open("rb") as stream:
+            start = stream.read(64)
+    except OSError:
+        return
+    text = start.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if start.startswith(_GZIP_MAGIC) or text.startswith(b'{"Records"'):
+        raise ConfigError(
+            "the --output file is a CloudTrail log file",
+            path=output,
+            hint="write the results to a new file or to one an earlier hunt wrote",
+        )
 
 
 def hunt(
