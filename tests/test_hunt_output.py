@@ -102,7 +102,7 @@ def lower_hex(line: str) -> str:
     titles=st.lists(hostile_text(), min_size=2, max_size=2),
     rules=st.sampled_from([(0,), (1,), (0, 1)]),
 )
-def test_jsonl_matches_json_dumps(
+def test_jsonl_matches_compact_json_dumps(
     record: dict[str, Any], titles: list[str], rules: tuple[int, ...]
 ) -> None:
     matching = [detection(index, titles[index]) for index in rules]
@@ -114,9 +114,9 @@ def test_jsonl_matches_json_dumps(
     file = result.files[0].name
     expected = [expected_object(record, rule, file) for rule in matching]
     assert [json.loads(line) for line in lines[:-1]] == expected
-    # The same text as json.dumps, but for the case of the hex digits of \u escapes.
+    # The same text as compact json.dumps, but for the case of the hex digits of \u escapes.
     assert [lower_hex(line) for line in lines[:-1]] == [
-        json.dumps(item, ensure_ascii=False) for item in expected
+        json.dumps(item, ensure_ascii=False, separators=(",", ":")) for item in expected
     ]
 
 

@@ -109,18 +109,18 @@ def write_table(result: HuntResult, stream: TextIO) -> None:
 
 
 def write_jsonl(result: HuntResult, stream: TextIO) -> None:
-    """Write one JSON object per rule and record, as ``hit_records`` gives them, a line each."""
+    """Write one compact JSON object per rule and record, as ``hit_records`` gives them."""
     prefixes = [
-        json.dumps(_rule_members(detection), ensure_ascii=False)[:-1] + ", "
+        json.dumps(_rule_members(detection), ensure_ascii=False, separators=(",", ":"))[:-1] + ","
         for detection in result.detections
     ]
     files: dict[str, str] = {}
     for hit in result.hits:
         file = files.get(hit.file)
         if file is None:
-            file = files[hit.file] = f', "file": {encode_basestring(hit.file)}}}\n'
-        members = hit.members + file
-        stream.writelines(prefixes[index] + members for index in hit.rules)
+            file = files[hit.file] = f',"file":{encode_basestring(hit.file)}}}\n'
+        body = hit.fields_json[1:-1] + file
+        stream.writelines(prefixes[index] + body for index in hit.rules)
 
 
 def write_csv(result: HuntResult, stream: TextIO) -> None:

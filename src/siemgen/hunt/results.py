@@ -48,34 +48,30 @@ _IDENTITY = (
 )
 
 
-def _json(expression: str) -> str:
-    return f"coalesce(CAST(to_json({expression}) AS VARCHAR), 'null')"
+def _struct(fields: Sequence[tuple[str, str]]) -> str:
+    """Return SQL that packs the given fields into a struct keyed by their raw names."""
+    return "struct_pack(" + ", ".join(f'"{raw}" := {column}' for raw, column in fields) + ")"
 
 
-def _members(fields: Sequence[tuple[str, str]]) -> str:
-    """Return SQL for the JSON members ``"name": value, ...`` of the given fields."""
-    return " || ".join(
-        f"'{', ' if index else ''}\"{raw}\": ' || {_json(column)}"
-        for index, (raw, column) in enumerate(fields)
-    )
-
-
-HIT_MEMBERS = (
-    f"{_members([*REPORTED_FIELDS, ('identity', _IDENTITY)])} || ', \"userIdentity\": {{' || "
-    f"{_members(IDENTITY_FIELDS)} || '}}'"
+_HIT_FIELDS = (
+    *REPORTED_FIELDS,
+    ("identity", _IDENTITY),
+    ("userIdentity", _struct(IDENTITY_FIELDS)),
 )
-"""SQL that renders the reported fields of a record as JSON object members.
 
-DuckDB renders them in the scan, once per match: the JSON lines output writes the text as it
+HIT_OBJECT = f"CAST(to_json({_struct(_HIT_FIELDS)}) AS VARCHAR)"
+"""SQL that renders the reported fields of a record as one compact JSON object.
+
+DuckDB renders it in the scan, once per match: the JSON lines output writes the text as it
 is, and the other formats parse it. DuckDB writes JSON as ``json.dumps`` does with
-``ensure_ascii=False``, but it spells the hex digits of a few control characters in upper
-case (``\\u001B``). Both spellings parse to the same string.
+``ensure_ascii=False`` and ``separators=(",", ":")``, but it spells the hex digits of a few
+control characters in upper case (``\\u001B``). Both spellings parse to the same string.
 """
 
 HIT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("event_time", "eventtime"),
     ("event_id", "eventid"),
-    ("members", HIT_MEMBERS),
+    ("fields_json", HIT_OBJECT),
 )
 """Field of ``Hit`` and the SQL expression that fills it, in the order of the fields."""
 
@@ -89,14 +85,14 @@ class Hit(NamedTuple):
     file: str
     event_time: str | None
     event_id: str | None
-    members: str
-    """The reported fields as JSON object members, without the braces (``HIT_MEMBERS``)."""
+    fields_json: str
+    """The reported fields as one JSON object (``HIT_OBJECT``)."""
     rules: tuple[int, ...]
     """Indexes of the matching rules in the hunt's detection list."""
 
     def fields(self) -> dict[str, Any]:
         """Return the reported fields by CloudTrail name, with ``identity`` and ``file``."""
-        fields: dict[str, Any] = json.loads("{" + self.members + "}")
+        fields: dict[str, Any] = json.loads(self.fields_json)
         fields["file"] = self.file
         return fields
 
@@ -118,9 +114,9 @@ def rule_indexes(masks: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def hit_from_row(file: str, row: Sequence[Any]) -> Hit:
-    """Build a Hit from the ``HIT_COLUMNS`` values followed by the rule masks."""
-    count = len(HIT_COLUMNS)
-    return Hit._make((file, *row[:count], rule_indexes(tuple(row[count:]))))
+    """Build a Hit from the three ``HIT_COLUMNS`` values followed by the rule masks."""
+    event_time, event_id, fields_json = row[:3]
+    return Hit(file, event_time, event_id, fields_json, rule_indexes(tuple(row[3:])))
 
 
 @dataclass
