@@ -24,6 +24,7 @@ from siemgen.hunt import Detection, TimeRange, load_rules
 from siemgen.hunt.isolation import batches, isolate
 from siemgen.hunt.logs import LogFile, find_log_files
 from siemgen.hunt.results import BatchResult, FileScan
+from siemgen.hunt.run import connect
 from siemgen.hunt.scan import Scanner
 from siemgen.hunt.schema import OUTPUT_PATHS, select_columns
 
@@ -297,7 +298,7 @@ def test_bad_file_costs_one_batch_reread(tmp_path: Path) -> None:
     files = find_log_files([tmp_path]).files
     detections = _detections()
     selection = select_columns([*OUTPUT_PATHS, *(p for d in detections for p in d.paths)])
-    scanner = Scanner(duckdb.connect(), detections, selection, TimeRange())
+    scanner = Scanner(connect(), detections, selection, TimeRange())
     counting = CountingRun(scanner)
     result = BatchResult()
     groups = batches(files, batch_bytes=sum(log_file.size for log_file in files) // 4)
@@ -318,7 +319,7 @@ def test_isolation_splits_batch_when_error_names_no_file(tmp_path: Path) -> None
     files = find_log_files([tmp_path]).files
     detections = _detections()
     selection = select_columns([*OUTPUT_PATHS, *(p for d in detections for p in d.paths)])
-    scanner = Scanner(duckdb.connect(), detections, selection, TimeRange())
+    scanner = Scanner(connect(), detections, selection, TimeRange())
     poisoned = files[5].name
 
     def run_part(part: Sequence[LogFile]) -> dict[str, FileScan]:

@@ -11,6 +11,7 @@ from typing import Protocol
 
 import duckdb
 
+from siemgen.engines.duckdb import prepare_connection
 from siemgen.errors import ConfigError, OutputError, SiemgenError
 from siemgen.hunt.cache import MANIFEST, CacheEntry, ParquetCache, parquet_source, prepare_folder
 from siemgen.hunt.detections import DETECTIONS_FILE, Detection, DetectionCache, compile_rules
@@ -134,10 +135,11 @@ class HuntResult:
         return [(detection, counts[index]) for index, detection in enumerate(self.detections)]
 
 
-def _connect() -> duckdb.DuckDBPyConnection:
+def connect() -> duckdb.DuckDBPyConnection:
+    """Open the in-memory DuckDB connection a hunt runs on, with siemgen's macros created."""
     # The hunt writes nothing but its output and the cache: no spilling to a temporary folder
     # and no extension downloads.
-    return duckdb.connect(
+    con = duckdb.connect(
         ":memory:",
         config={
             "temp_directory": "",
@@ -145,6 +147,8 @@ def _connect() -> duckdb.DuckDBPyConnection:
             "autoload_known_extensions": False,
         },
     )
+    prepare_connection(con)
+    return con
 
 
 class Hunt:
@@ -163,7 +167,7 @@ class Hunt:
         self.progress = progress
         paths = [path for detection in self.detections for path in detection.paths]
         self.selection = select_columns([*paths, *OUTPUT_PATHS])
-        self.con = _connect()
+        self.con = connect()
         # Set for each run with a cache: the Parquet file each log file was written to, and
         # the columns written, which include the columns the cache had before.
         self._written: dict[str, Path] = {}

@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping, Sequence
 
 import duckdb
 
-from siemgen.engines.duckdb import prepare_connection
 from siemgen.hunt.detections import Detection
 from siemgen.hunt.isolation import batches, isolate
 from siemgen.hunt.logs import LogFile, LogFormat, TimeRange
@@ -39,7 +38,10 @@ _INCOMPLETE = " OR ".join(f"{column} IS NULL" for column, _ in REQUIRED_FIELDS)
 
 
 class Scanner:
-    """Build and run the hunt queries for one set of detections on one DuckDB connection."""
+    """Build and run the hunt queries for one set of detections on one DuckDB connection.
+
+    The connection must have siemgen's macros, which ``siemgen.hunt.run.connect`` creates.
+    """
 
     def __init__(
         self,
@@ -52,7 +54,6 @@ class Scanner:
         self.detections = list(detections)
         self.selection = selection
         self.time_range = time_range
-        prepare_connection(con)
 
     def record_structure(self) -> str:
         """Return the ``from_json`` structure of one record as JSON text."""
