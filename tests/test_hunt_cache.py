@@ -563,3 +563,19 @@ def test_output_over_a_log_file_refused(logs: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "the --output file is a CloudTrail log file" in result.stderr
     assert elsewhere.read_bytes() == before
+
+
+def test_warm_hunt_leaves_manifest_untouched(logs: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    hunt([logs], rules=[CANONICAL], cache=cache)
+    manifest = cache / MANIFEST
+    os.utime(manifest, ns=(0, 0))
+    before = manifest.read_bytes()
+    _, warm = hunt([logs], rules=[CANONICAL], cache=cache)
+    assert warm.cached_files == 3
+    assert manifest.stat().st_mtime_ns == 0
+    assert manifest.read_bytes() == before
+    next(logs.rglob("two.json.gz")).unlink()
+    hunt([logs], rules=[CANONICAL], cache=cache)
+    assert manifest.stat().st_mtime_ns != 0
+    assert len(json.loads(manifest.read_text())["files"]) == 2

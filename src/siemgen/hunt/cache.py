@@ -106,6 +106,7 @@ class ParquetCache:
         save may delete, so that a folder that was never a cache loses nothing."""
         self.written: set[str] = set()
         """Names of the Parquet files this run wrote."""
+        self._changed = False
         self._load()
 
     def _load(self) -> None:
@@ -129,6 +130,7 @@ class ParquetCache:
             )
             self.entries = {}
             self.contents = {}
+            self._changed = True
 
     def lookup(
         self, files: Iterable[LogFile], selection: Selection
@@ -200,6 +202,7 @@ class ParquetCache:
             partial.replace(target)
             self.owned.add(target.name)
             self.written.add(target.name)
+            self._changed = True
             self.contents[target.name] = [log_file.name for log_file in files]
         except duckdb.Error as error:
             if str(partial) in str(error):
@@ -228,6 +231,7 @@ class ParquetCache:
     ) -> None:
         """Point the manifest entry of one log file at the Parquet file that contains it."""
         key = file_key(log_file)
+        self._changed = True
         self.entries[key] = CacheEntry(
             key=key,
             path=str(log_file.resolved),
@@ -242,6 +246,7 @@ class ParquetCache:
     def save(self) -> None:
         """Write the manifest atomically and delete the owned Parquet files no entry refers to.
 
+        A hunt that read everything from the cache and found no log file gone writes nothing.
         Raises OutputError when the folder cannot be written.
         """
         try:
@@ -260,6 +265,8 @@ class ParquetCache:
         for entry in self.entries.values():
             if os.path.lexists(entry.path):
                 latest[entry.path] = entry
+        if not self._changed and len(latest) == len(self.entries):
+            return
         self.entries = {entry.key: entry for entry in latest.values()}
         used = {entry.parquet for entry in self.entries.values()}
         self.contents = {name: names for name, names in self.contents.items() if name in used}
