@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from siemgen.cli import app
 from siemgen.hunt import Hunt, TimeRange, hunt, load_rules, parse_time
-from siemgen.hunt.cache import MANIFEST
+from siemgen.hunt.cache import CACHE_TAG, MANIFEST
 from siemgen.hunt.detections import DETECTIONS_FILE
 
 from paths import CANONICAL, RULES
@@ -57,7 +57,7 @@ def test_second_hunt_reads_parquet(logs: Path, tmp_path: Path) -> None:
     assert ids(second.hits) == ids(first.hits)
     assert second.hits == first.hits
     assert second.records == first.records == 8
-    assert sorted(path.suffix for path in cache.iterdir()) == [".json", ".json", ".parquet"]
+    assert sorted(path.suffix for path in cache.iterdir()) == [".TAG", ".json", ".json", ".parquet"]
     assert {path.name for path in cache.glob("*.json")} == {MANIFEST, DETECTIONS_FILE}
 
 
@@ -385,7 +385,7 @@ def test_misshapen_manifest_rereads_logs(
 
 def test_cache_keeps_foreign_parquet_files(logs: Path, tmp_path: Path) -> None:
     cache = tmp_path / "mine"
-    cache.mkdir()
+    hunt([logs], rules=[CANONICAL], cache=cache)
     precious = cache / "records-0123456789abcdef.parquet"
     precious.write_text("not siemgen's\n", encoding="utf-8")
     hunt([logs], rules=[CANONICAL], cache=cache)
@@ -446,7 +446,9 @@ def test_cache_folder_inside_log_folder_is_left_out(logs: Path) -> None:
 
 def test_unwritable_manifest_warns_and_keeps_results(logs: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    (cache / MANIFEST).mkdir(parents=True)
+    hunt([logs], rules=[WIDER_RULE], cache=cache)
+    (cache / MANIFEST).unlink()
+    (cache / MANIFEST).mkdir()
     result = CliRunner().invoke(
         app, ["hunt", str(logs), "--rules", str(CANONICAL), "--cache", str(cache)]
     )
@@ -579,3 +581,66 @@ def test_warm_hunt_leaves_manifest_untouched(logs: Path, tmp_path: Path) -> None
     hunt([logs], rules=[CANONICAL], cache=cache)
     assert manifest.stat().st_mtime_ns != 0
     assert len(json.loads(manifest.read_text())["files"]) == 2
+
+
+def test_new_cache_folder_is_tagged(logs: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    hunt([logs], rules=[CANONICAL], cache=cache)
+    tag = (cache / CACHE_TAG).read_bytes()
+    assert tag.startswith(b"Signature: 8a477f597d28d172789f06886806bc55")
+
+
+def test_foreign_folder_refused_as_cache(logs: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "webapp"
+    folder.mkdir()
+    (folder / MANIFEST).write_text('{"name": "My PWA"}\n', encoding="utf-8")
+    (folder / DETECTIONS_FILE).write_text('{"important": true}\n', encoding="utf-8")
+    result = CliRunner().invoke(
+        app, ["hunt", str(logs), "--rules", str(CANONICAL), "--cache", str(folder)]
+    )
+    assert result.exit_code == 2
+    assert "the folder is not a siemgen cache" in result.stderr
+    assert "pass a new or empty folder to --cache" in result.stderr
+    assert (folder / MANIFEST).read_text(encoding="utf-8") == '{"name": "My PWA"}\n'
+    assert (folder / DETECTIONS_FILE).read_text(encoding="utf-8") == '{"important": true}\n'
+    assert sorted(path.name for path in folder.iterdir()) == [DETECTIONS_FILE, MANIFEST]
+
+
+def test_working_folder_refused_as_cache(
+    logs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "notes.txt").write_text("mine\n", encoding="utf-8")
+    monkeypatch.chdir(work)
+    result = CliRunner().invoke(app, ["hunt", str(logs), "--rules", str(CANONICAL), "--cache", ""])
+    assert result.exit_code == 2
+    assert "which a hunt did not write" in result.stderr
+    assert sorted(path.name for path in work.iterdir()) == ["notes.txt"]
+
+
+def test_untagged_older_cache_is_reused(logs: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    hunt([logs], rules=[CANONICAL], cache=cache)
+    (cache / CACHE_TAG).unlink()
+    _, second = hunt([logs], rules=[CANONICAL], cache=cache)
+    assert second.cached_files == 3
+    assert (cache / CACHE_TAG).is_file()
+
+
+def test_links_in_cache_lead_nowhere(logs: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n", encoding="utf-8")
+    hunt([logs], rules=[CANONICAL], cache=cache)
+    # Links at the names of the files a hunt writes, and at the fixed temporary names that
+    # earlier versions used.
+    for name in (MANIFEST, DETECTIONS_FILE, MANIFEST + ".partial", DETECTIONS_FILE + ".partial"):
+        (cache / name).unlink(missing_ok=True)
+        (cache / name).symlink_to(victim)
+    _, second = hunt([logs], rules=[WIDER_RULE], cache=cache)
+    assert second.skipped == []
+    assert victim.read_text(encoding="utf-8") == "precious\n"
+    assert not (cache / MANIFEST).is_symlink()
+    assert not (cache / DETECTIONS_FILE).is_symlink()

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +23,12 @@ from typing import Any
 import duckdb
 
 from siemgen.errors import ConfigError, OutputError
+from siemgen.hunt.detections import DETECTIONS_FILE
 from siemgen.hunt.logs import LogFile
 from siemgen.hunt.results import FileScan
 from siemgen.hunt.schema import Selection, selection_from_structure
 from siemgen.hunt.sql import sql_literal
+from siemgen.output import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +77,25 @@ def file_key(log_file: LogFile) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
+# The tag file of the Cache Directory Tagging Specification (https://bford.info/cachedir/).
+# Backup and archive tools that follow it leave out a folder that contains this file. siemgen
+# writes into a folder and deletes its own files there only when the folder has the tag.
+CACHE_TAG = "CACHEDIR.TAG"
+CACHE_TAG_SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"
+_CACHE_TAG_TEXT = CACHE_TAG_SIGNATURE + (
+    b"\n# This file marks a siemgen hunt cache: Parquet copies of CloudTrail logs and the\n"
+    b"# converted rules. Delete the folder to clear the cache.\n"
+)
+
+
 def prepare_folder(folder: Path) -> None:
-    """Create the cache folder if needed, raising ConfigError when it cannot be a cache."""
+    """Create the cache folder if needed, raising ConfigError when it cannot be a cache.
+
+    A folder is a cache when it contains ``CACHE_TAG``. A new or empty folder gets the tag.
+    So does a folder that an older siemgen made without it, which contains nothing but a
+    valid manifest, converted rules and Parquet files. Any other folder is rejected, so that
+    a hunt never overwrites or deletes files it did not write.
+    """
     hint = "pass a writable folder for --cache"
     try:
         if folder.exists() and not folder.is_dir():
@@ -89,6 +109,59 @@ def prepare_folder(folder: Path) -> None:
     # manifest write after it.
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ConfigError("cannot write to the cache folder", path=folder, hint=hint)
+    if _has_tag(folder):
+        return
+    try:
+        foreign = _foreign_entry(folder)
+        if foreign is None:
+            with (folder / CACHE_TAG).open("xb") as stream:
+                stream.write(_CACHE_TAG_TEXT)
+            return
+    except OSError as error:
+        raise ConfigError(
+            f"cannot mark the cache folder: {error.strerror or error}", path=folder, hint=hint
+        ) from error
+    raise ConfigError(
+        f"the folder is not a siemgen cache: it contains {foreign.name!r}, which a hunt did "
+        "not write, and no " + CACHE_TAG,
+        path=folder,
+        hint="pass a new or empty folder to --cache, or one an earlier hunt made",
+    )
+
+
+def _has_tag(folder: Path) -> bool:
+    try:
+        with (folder / CACHE_TAG).open("rb") as stream:
+            return stream.read(len(CACHE_TAG_SIGNATURE)) == CACHE_TAG_SIGNATURE
+    except OSError:
+        return False
+
+
+# The files an older siemgen wrote into its cache folder before it tagged the folder.
+_UNTAGGED_CACHE_FILES = re.compile(r"manifest\.json|detections\.json|records-[0-9a-f]{16}\.parquet")
+
+
+def _foreign_entry(folder: Path) -> Path | None:
+    """Return an entry of an untagged folder that shows it is no cache, or None if none does.
+
+    OSError propagates.
+    """
+    entries = sorted(folder.iterdir())
+    for entry in entries:
+        if not _UNTAGGED_CACHE_FILES.fullmatch(entry.name) or not entry.is_file():
+            return entry
+    if not entries:
+        return None
+    # Names alone do not tell: a web app keeps a manifest.json too. An older cache has a
+    # manifest or a rule file in siemgen's own shape.
+    for name, key in ((MANIFEST, "files"), (DETECTIONS_FILE, "fingerprint")):
+        try:
+            data = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("version"), int) and key in data:
+            return None
+    return entries[0]
 
 
 class ParquetCache:
@@ -194,7 +267,16 @@ class ParquetCache:
         file raises OutputError, so it is not taken for an unreadable log file.
         """
         target = self.folder / self.parquet_name(files, selection)
-        partial = target.with_name(target.name + ".partial")
+        try:
+            # DuckDB overwrites a new file with an unpredictable name. A fixed name could be a
+            # symbolic link, planted in advance, that leads out of the folder.
+            handle, name = tempfile.mkstemp(dir=self.folder, prefix=f".{target.name}.")
+            os.close(handle)
+        except OSError as error:
+            raise OutputError(
+                f"cannot write the cache: {error.strerror or error}", path=target
+            ) from error
+        partial = Path(name)
         try:
             con.execute(
                 f"COPY ({source}) TO {sql_literal(str(partial))} (FORMAT parquet, COMPRESSION lz4)"
@@ -271,10 +353,8 @@ class ParquetCache:
         used = {entry.parquet for entry in self.entries.values()}
         self.contents = {name: names for name, names in self.contents.items() if name in used}
 
-        partial = self.folder / (MANIFEST + ".partial")
         text = json.dumps(self._manifest(), indent=1, sort_keys=True) + "\n"
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(self.folder / MANIFEST)
+        atomic_write(self.folder / MANIFEST, text.encode("utf-8"), make_parents=False)
 
         # NOTE: two hunts sharing one cache folder at the same time can drop each other's
         # entries, because each writes the whole manifest. The logs are then read again.

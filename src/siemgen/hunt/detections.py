@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from siemgen.errors import ConversionError, RuleLoadError
 from siemgen.fingerprint import code_fingerprint
 from siemgen.hunt.schema import ColumnPath, referenced_paths, select_columns
+from siemgen.output import atomic_write
 from siemgen.rules import RuleFile, read_text, safe_stem
 
 if TYPE_CHECKING:
@@ -161,15 +162,13 @@ class DetectionCache:
         """Write the file atomically if an entry was added; OSError propagates."""
         if not self.changed:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_name(self.path.name + ".partial")
         data = {
             "version": DETECTIONS_VERSION,
             "fingerprint": self.fingerprint,
             "rules": self.entries,
         }
-        partial.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        partial.replace(self.path)
+        text = json.dumps(data, indent=1, sort_keys=True) + "\n"
+        atomic_write(self.path, text.encode("utf-8"))
         self.changed = False
 
 
