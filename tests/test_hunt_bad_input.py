@@ -443,3 +443,74 @@ def test_unwritable_output_folder_fails_before_scan(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert f"the folder {str(locked)!r} is not writable" in done.stderr
     assert "records in" not in done.stderr
+
+
+def test_non_utf8_file_name_is_skipped_with_reason(tmp_path: Path) -> None:
+    folder = good_bucket(tmp_path)
+    bad = folder / os.fsdecode(b"bad\xffname.json.gz")
+    bad.write_bytes(gzip_bytes([PLANTED[3]]))
+    result = run(str(tmp_path))
+    assert result.exit_code == 1
+    [line] = warnings(result)
+    assert line.endswith(
+        "skipped: the path is not valid UTF-8, which DuckDB cannot open; rename the file"
+    )
+    assert found_ids(result) == GOOD_IDS
+
+
+def test_empty_gzip_stream_is_skipped(tmp_path: Path) -> None:
+    folder = good_bucket(tmp_path)
+    bad = folder / "empty.json.gz"
+    bad.write_bytes(gzip.compress(b""))
+    result = run(str(tmp_path))
+    assert result.exit_code == 1
+    assert warnings(result) == [f"warning: {bad}: skipped: file is empty once decompressed"]
+    assert found_ids(result) == GOOD_IDS
+
+
+def test_data_after_gzip_member_is_skipped(tmp_path: Path) -> None:
+    folder = good_bucket(tmp_path)
+    bad = folder / "trailing.json.gz"
+    bad.write_bytes(gzip_bytes([PLANTED[3]]) + b"not gzip at all")
+    result = run(str(tmp_path))
+    assert result.exit_code == 1
+    [line] = warnings(result)
+    assert line.startswith(f"warning: {bad}: skipped: gzip data is damaged or followed by other")
+    assert found_ids(result) == GOOD_IDS
+
+
+def test_oversized_json_line_is_skipped_with_reason(tmp_path: Path) -> None:
+    folder = good_bucket(tmp_path)
+    bad = folder / "huge.jsonl"
+    record = {**PLANTED[3], "userAgent": "A" * (40 * 1024 * 1024)}
+    bad.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    result = run(str(tmp_path))
+    assert result.exit_code == 1
+    assert warnings(result) == [
+        f"warning: {bad}: skipped: a line is longer than DuckDB's limit for one JSON value "
+        "(16777216 bytes); drop the oversized record from the file"
+    ]
+    assert found_ids(result) == GOOD_IDS
+
+
+def test_link_loop_named_directly(tmp_path: Path) -> None:
+    good_bucket(tmp_path)
+    loop = tmp_path / "loop.json.gz"
+    loop.symlink_to(loop)
+    result = run(str(tmp_path / "AWSLogs"), str(loop))
+    assert result.exit_code == 2
+    assert "log path is a symbolic link to nothing" in result.stderr
+    absent = run(str(tmp_path / "absent.json.gz"))
+    assert absent.exit_code == 2
+    assert "log path not found" in absent.stderr
+
+
+def test_folder_of_digests_says_they_are_left_out(tmp_path: Path) -> None:
+    digests = tmp_path / "AWSLogs" / "111122223333" / "CloudTrail-Digest" / "us-east-1"
+    digests.mkdir(parents=True)
+    (digests / "digest.json.gz").write_bytes(gzip.compress(b"{}"))
+    result = run(str(tmp_path / "AWSLogs"))
+    assert result.exit_code == 1
+    [line] = warnings(result)
+    assert "folder holds no CloudTrail log files" in line
+    assert line.endswith("CloudTrail-Digest and CloudTrail-Insight folders are left out")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 
 import duckdb
 
-from siemgen.hunt.logs import LogFile
+from siemgen.hunt.logs import LogFile, LogFormat
 from siemgen.hunt.results import BatchResult, FileScan
 
 logger = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ def isolate(batch: Sequence[LogFile], result: BatchResult, scan: ScanPart) -> No
             message = error_text(error)
             if len(part) == 1:
                 logger.debug("file %s failed: %s", part[0].name, message)
-                result.failed[part[0].name] = file_reason(message, part[0].name)
+                result.failed[part[0].name] = file_reason(message, part[0])
                 continue
             named = _named_file(part, message)
         if named is not None:
@@ -85,15 +86,37 @@ def error_text(error: duckdb.Error) -> str:
     return text
 
 
-def file_reason(message: str, name: str) -> str:
+_OBJECT_LIMIT = re.compile(r'"maximum_object_size" of (\d+) bytes exceeded')
+
+
+def file_reason(message: str, log_file: LogFile) -> str:
     """Return a DuckDB read error as the reason a file was skipped, without its path."""
+    name = log_file.name
     detail = message.replace(f' in file "{name}"', "").replace(f": {name}", "")
     detail = detail.replace(f'"{name}"', "the file").strip()
     if detail.startswith("Unexpected end of GZIP stream"):
         return "gzip data is truncated (DuckDB: Unexpected end of GZIP stream)"
+    if detail.startswith("Input is not a GZIP stream"):
+        # The first bytes were checked before the scan, so the bad data follows a gzip member.
+        return "gzip data is damaged or followed by other data (DuckDB: Input is not a GZIP stream)"
+    limit = _OBJECT_LIMIT.search(detail)
+    if limit is not None:
+        return _too_large(log_file, int(limit[1]))
     if detail.startswith("Malformed JSON"):
         return f"not valid JSON (DuckDB: {detail})"
     return f"cannot read the file (DuckDB: {detail})"
+
+
+def _too_large(log_file: LogFile, limit: int) -> str:
+    if log_file.format is LogFormat.LINES:
+        return (
+            f"a line is longer than DuckDB's limit for one JSON value ({limit} bytes); "
+            "drop the oversized record from the file"
+        )
+    return (
+        f"the JSON object is larger than {limit} bytes, the size the gzip trailer gives; "
+        "the trailer holds the size modulo 4 GiB, so decompress a file of 4 GiB or more"
+    )
 
 
 def _named_file(files: Sequence[LogFile], message: str) -> LogFile | None:

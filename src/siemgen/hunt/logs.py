@@ -210,6 +210,8 @@ class Discovery:
     """Dated folders left out because of the time range, without listing their contents."""
     pruned_files: int = 0
     """Files in dated folders left out because of the time range."""
+    other_trail_folders: int = 0
+    """``SKIPPED_FOLDERS`` left out: digest and Insights files, which hold no events."""
 
 
 def _log_file(path: Path, stat: os.stat_result) -> LogFile | None:
@@ -283,12 +285,22 @@ class _Walker:
 
     def _folder(self, path: Path) -> Iterator[LogFile]:
         if path.name in SKIPPED_FOLDERS:
+            self.found.other_trail_folders += 1
             return
         days = folder_days(path)
         if days is not None and not self.time_range.keeps_days(*days):
             self.found.pruned_folders += 1
             return
         yield from self.walk(path)
+
+
+def missing_path_error(path: Path) -> ConfigError:
+    """Return the error for a log path that does not exist, naming a dangling link as such."""
+    if os.path.lexists(path):
+        message = "log path is a symbolic link to nothing: its target is missing or a link loop"
+    else:
+        message = "log path not found"
+    return ConfigError(message, path=path, hint="pass CloudTrail log files or folders of them")
 
 
 def check_outside(path: Path, ignore: Mapping[Path, str]) -> None:
@@ -345,25 +357,22 @@ def find_log_files(
             found.skipped.append(Skipped(path, f"cannot read: {error.strerror}"))
             continue
         if not exists:
-            raise ConfigError(
-                "log path not found",
-                path=path,
-                hint="pass CloudTrail log files or folders of them",
-            )
+            raise missing_path_error(path)
         check_outside(path, ignore)
         if is_folder:
             if walker.walked(path):
                 continue
             pruned_before = found.pruned_folders
+            other_before = found.other_trail_folders
             walked = 0
             for log_file in walker.walk(path):
                 walked += 1
                 _add(found, seen, log_file, window)
             if not walked and found.pruned_folders == pruned_before:
-                suffixes = ", ".join(LOG_SUFFIXES)
-                found.skipped.append(
-                    Skipped(path, f"folder holds no CloudTrail log files ({suffixes})")
-                )
+                reason = f"folder holds no CloudTrail log files ({', '.join(LOG_SUFFIXES)})"
+                if found.other_trail_folders > other_before:
+                    reason += "; CloudTrail-Digest and CloudTrail-Insight folders are left out"
+                found.skipped.append(Skipped(path, reason))
             continue
         named = _log_file(path, path.stat())
         if named is None:
@@ -394,6 +403,10 @@ def precheck(log_file: LogFile) -> str | None:
     """Return why a file cannot be read, from its first bytes, or None when it may be read."""
     if _GLOB_CHARACTERS & set(log_file.name):
         return "the path contains *, ? or [, which DuckDB reads as a pattern; rename the file"
+    try:
+        log_file.name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the path is not valid UTF-8, which DuckDB cannot open; rename the file"
     if log_file.size == 0:
         return "file is empty"
     try:

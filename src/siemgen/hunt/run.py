@@ -26,6 +26,7 @@ from siemgen.hunt.logs import (
     check_outside,
     classify,
     find_log_files,
+    missing_path_error,
     precheck,
 )
 from siemgen.hunt.results import BatchResult, FileScan, Hit
@@ -56,6 +57,25 @@ class RuleSet:
     errors: list[SiemgenError]
     other_logsources: int
     """Rules for a log source other than AWS CloudTrail, which a hunt leaves out."""
+
+    def shared_id_warnings(self) -> list[str]:
+        """Return a line for each rule whose id an earlier rule already has.
+
+        Both rules still run, but the output names a rule by its id and title only, so their
+        matches may be impossible to tell apart.
+        """
+        first: dict[str, Detection] = {}
+        lines = []
+        for detection in self.detections:
+            if not detection.rule_id:
+                continue
+            earlier = first.setdefault(detection.rule_id, detection)
+            if earlier is not detection:
+                lines.append(
+                    f"{detection.path}: rule id {detection.rule_id} is already used by "
+                    f"{earlier.path}; give each rule its own id to tell their matches apart"
+                )
+        return lines
 
 
 def load_rules(paths: Iterable[Path], cache: Path | None = None) -> RuleSet:
@@ -322,7 +342,11 @@ class Hunt:
         try:
             rows = self.con.execute(query).fetchall()
         except DATA_ERRORS as error:
-            return file_reason(" ".join(str(error).split()), log_file.name)
+            return file_reason(" ".join(str(error).split()), log_file)
+        if not rows:
+            if log_file.compressed:
+                return "file is empty once decompressed"
+            return "file holds only whitespace"
         for top, records in rows:
             if top != "OBJECT":
                 return (
@@ -410,9 +434,7 @@ def check_paths(
         except OSError:
             continue  # the walk reports a path it cannot read
         if missing:
-            raise ConfigError(
-                "log path not found", path=path, hint="pass CloudTrail log files or folders of them"
-            )
+            raise missing_path_error(path)
     if output is not None:
         refuse_input(output, "--output", paths, LOG_SUFFIXES, "log files")
         refuse_log_overwrite(output)
