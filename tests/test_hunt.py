@@ -340,6 +340,22 @@ def test_cli_leaves_other_logsources_out(bucket: Path, tmp_path: Path) -> None:
     assert "1 rules for other log sources left out" in result.stderr
 
 
+def test_cli_warns_of_shared_rule_id(bucket: Path, tmp_path: Path) -> None:
+    first = tmp_path / "team-a" / "iam_policy.yml"
+    second = tmp_path / "team-b" / "iam_policy_copy.yml"
+    for rule in (first, second):
+        rule.parent.mkdir()
+        rule.write_text(CANONICAL.read_text(encoding="utf-8"), encoding="utf-8")
+    result = run(str(bucket), "--rules", str(first.parent), "--rules", str(second.parent))
+    assert result.exit_code == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        f"warning: {second}: rule id 7b6a2a8d-f9e4-4c1b-9d5a-3e8f1c2b4a60 is already used by "
+        f"{first}; give each rule its own id to tell their matches apart"
+    ]
+    assert len(result.stdout.splitlines()) == 2 * len(PLANTED)
+
+
 class RecordingProgress:
     """Keep what a hunt reports about its progress."""
 

@@ -181,6 +181,8 @@ def _run(
     rule_set = load_rules(rule_paths, cache)
     for error in rule_set.errors:
         typer.echo(printable(f"warning: rule skipped: {error}"), err=True)
+    for line in rule_set.shared_id_warnings():
+        typer.echo(printable(f"warning: {line}"), err=True)
     if not rule_set.detections:
         raise SiemgenError("no rule can run in a hunt", hint="fix the rule errors listed above")
 
