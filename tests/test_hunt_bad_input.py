@@ -23,6 +23,7 @@ from siemgen.cli import app
 from siemgen.hunt import Detection, TimeRange, load_rules
 from siemgen.hunt.isolation import batches, isolate
 from siemgen.hunt.logs import LogFile, find_log_files
+from siemgen.hunt.matches import MatchTable
 from siemgen.hunt.results import BatchResult, FileScan
 from siemgen.hunt.run import connect
 from siemgen.hunt.scan import Scanner
@@ -298,7 +299,8 @@ def test_bad_file_costs_one_batch_reread(tmp_path: Path) -> None:
     files = find_log_files([tmp_path]).files
     detections = _detections()
     selection = select_columns([*OUTPUT_PATHS, *(p for d in detections for p in d.paths)])
-    scanner = Scanner(connect(), detections, selection, TimeRange())
+    con = connect()
+    scanner = Scanner(con, detections, selection, TimeRange(), MatchTable(con, len(detections)))
     counting = CountingRun(scanner)
     result = BatchResult()
     groups = batches(files, batch_bytes=sum(log_file.size for log_file in files) // 4)
@@ -319,7 +321,8 @@ def test_isolation_splits_batch_when_error_names_no_file(tmp_path: Path) -> None
     files = find_log_files([tmp_path]).files
     detections = _detections()
     selection = select_columns([*OUTPUT_PATHS, *(p for d in detections for p in d.paths)])
-    scanner = Scanner(connect(), detections, selection, TimeRange())
+    con = connect()
+    scanner = Scanner(con, detections, selection, TimeRange(), MatchTable(con, len(detections)))
     poisoned = files[5].name
 
     def run_part(part: Sequence[LogFile]) -> dict[str, FileScan]:

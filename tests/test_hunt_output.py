@@ -211,3 +211,20 @@ def test_table_aligns_wide_characters() -> None:
     lines = table_of([wide, narrow])
     ends = {terminal.width(line) for line in lines[1:]}
     assert len(ends) == 1
+
+
+def test_jsonl_over_two_mask_words() -> None:
+    # 70 rules take two BIGINT mask columns; every rule matches both records.
+    matching = [detection(index, f"Rule {index}") for index in range(70)]
+    first = {name: f"{name}-1" for name in TOP_LEVEL}
+    second = {**first, "eventTime": "2026-01-01T00:00:00Z", "eventID": "second"}
+    identity_values = {name: None for name in IDENTITY}
+    records = [{**item, "userIdentity": identity_values} for item in (first, second)]
+    result = hunt_records(records, matching)
+    stream = io.StringIO()
+    write_jsonl(result, stream)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["rule_id"] for line in lines] == [rule.rule_id for rule in matching] * 2
+    assert [line["eventID"] for line in lines] == ["second"] * 70 + ["eventID-1"] * 70
+    assert [hit.rules for hit in result.hits] == [tuple(range(70))] * 2
+    assert [count for _, count in result.rule_counts()] == [2] * 70

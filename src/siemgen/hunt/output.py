@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Sequence
-from json.encoder import encode_basestring
 from typing import Any, TextIO
 
 from siemgen.errors import ConfigError
@@ -114,13 +113,7 @@ def write_jsonl(result: HuntResult, stream: TextIO) -> None:
         json.dumps(_rule_members(detection), ensure_ascii=False, separators=(",", ":"))[:-1] + ","
         for detection in result.detections
     ]
-    files: dict[str, str] = {}
-    for hit in result.hits:
-        file = files.get(hit.file)
-        if file is None:
-            file = files[hit.file] = f',"file":{encode_basestring(hit.file)}}}\n'
-        body = hit.fields_json[1:-1] + file
-        stream.writelines(prefixes[index] + body for index in hit.rules)
+    stream.write(result.matches.json_lines(prefixes))
 
 
 def write_csv(result: HuntResult, stream: TextIO) -> None:
@@ -208,7 +201,7 @@ def summary_lines(result: HuntResult, rule_set: RuleSet) -> list[str]:
     files = f"{len(result.files)} files"
     if result.cached_files:
         files += f" ({result.cached_files} from the cache)"
-    totals = [f"{result.records} records in {files}", f"{len(result.hits)} matching records"]
+    totals = [f"{result.records} records in {files}", f"{result.matches.count()} matching records"]
     if result.records_in_range != result.records:
         totals.insert(1, f"{result.records_in_range} in the time range")
     lines.append("; ".join(totals))

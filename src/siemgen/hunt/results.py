@@ -130,7 +130,6 @@ class FileScan:
     """Raw name of each required field to the number of records that lack it."""
     empty_records: int = 0
     """Records that have none of the required fields."""
-    hits: list[Hit] = field(default_factory=list)
 
 
 @dataclass

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +29,10 @@ from siemgen.hunt.logs import (
     missing_path_error,
     precheck,
 )
+from siemgen.hunt.matches import MatchTable
 from siemgen.hunt.results import BatchResult, FileScan, Hit
 from siemgen.hunt.scan import Scanner
-from siemgen.hunt.schema import OUTPUT_PATHS, select_columns
+from siemgen.hunt.schema import OUTPUT_PATHS, Selection, select_columns
 from siemgen.hunt.sql import sql_list, sql_literal
 from siemgen.output import refuse_input
 from siemgen.rules import RULE_INPUT_SUFFIXES, find_rule_files, load_collection, rule_inputs
@@ -131,7 +132,8 @@ class HuntResult:
     """Everything a hunt found and everything it could not read."""
 
     detections: list[Detection]
-    hits: list[Hit] = field(default_factory=list)
+    matches: MatchTable
+    """The matching records, in a table on the hunt's DuckDB connection."""
     files: list[FileScan] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -149,10 +151,14 @@ class HuntResult:
         """Return the number of records read whose eventTime is inside the time range."""
         return sum(scan.in_range for scan in self.files)
 
+    @functools.cached_property
+    def hits(self) -> list[Hit]:
+        """Return the matching records, sorted by eventTime, eventID and file."""
+        return self.matches.hits()
+
     def rule_counts(self) -> list[tuple[Detection, int]]:
         """Return each detection with its number of matching records, in detection order."""
-        counts: Counter[int] = Counter(index for hit in self.hits for index in hit.rules)
-        return [(detection, counts[index]) for index, detection in enumerate(self.detections)]
+        return list(zip(self.detections, self.matches.rule_counts(), strict=True))
 
 
 def connect() -> duckdb.DuckDBPyConnection:
@@ -208,6 +214,7 @@ class Hunt:
         discovery = find_log_files(paths, self.time_range, ignore, CACHE_FILES)
         result = HuntResult(
             detections=self.detections,
+            matches=MatchTable(self.con, len(self.detections)),
             skipped=list(discovery.skipped),
             pruned_folders=discovery.pruned_folders,
             pruned_files=discovery.pruned_files,
@@ -226,7 +233,7 @@ class Hunt:
                 self.cache.discard_written()
                 raise
         else:
-            scanner = Scanner(self.con, self.detections, self.selection, self.time_range)
+            scanner = self._scanner(self.selection, result.matches)
             advance = self.progress.advance if self.progress is not None else None
             scanned = scanner.scan_files(readable, advance)
         self._check_absent(readable, scanned)
@@ -234,6 +241,9 @@ class Hunt:
         if self.cache is not None:
             self._record_cache(readable, scanned, result)
         return result
+
+    def _scanner(self, selection: Selection, matches: MatchTable) -> Scanner:
+        return Scanner(self.con, self.detections, selection, self.time_range, matches)
 
     def _precheck(self, discovery: Discovery, result: HuntResult) -> list[LogFile]:
         readable = []
@@ -252,7 +262,7 @@ class Hunt:
         cached, missing = self.cache.lookup(files, self.selection)
         for group in cached.values():
             try:
-                self._scan_cached(group, scanned)
+                self._scan_cached(group, scanned, result.matches)
             except duckdb.Error as error:
                 # A damaged or edited Parquet file: its log files are read from JSON again.
                 # DuckDB appends the query and a caret line after "LINE n:"; the reason is
@@ -271,7 +281,7 @@ class Hunt:
                 self.progress.advance(sum(log_file.size for log_file, _ in group))
         self._written = {}
         self._written_columns = self.cache.widened(missing, self.selection)
-        scanner = Scanner(self.con, self.detections, self._written_columns, self.time_range)
+        scanner = self._scanner(self._written_columns, result.matches)
         for batch in batches(missing):
             isolate(batch, scanned, lambda part: self._write_and_scan(scanner, part, result))
             if self.progress is not None:
@@ -295,14 +305,13 @@ class Hunt:
             self._written[log_file.name] = target
         return scanner.run_grouped(f"SELECT * FROM read_parquet({sql_literal(str(target))})")
 
-    def _scan_cached(self, group: list[tuple[LogFile, CacheEntry]], scanned: BatchResult) -> None:
+    def _scan_cached(
+        self, group: list[tuple[LogFile, CacheEntry]], scanned: BatchResult, matches: MatchTable
+    ) -> None:
         """Run the rules over cached records; the per-file counts come from the manifest."""
-        # NOTE: with every rule over 1M records (31,416 matches) a hunt from the cache takes
-        # about 0.16 of the hunt that wrote it, not 0.1. Start-up, decoding the reported
-        # columns and writing the matches cost more than the filter (docs/benchmarks.md).
         assert self.cache is not None
         entries = [entry for _, entry in group]
-        scanner = Scanner(self.con, self.detections, self.selection, self.time_range)
+        scanner = self._scanner(self.selection, matches)
         source = parquet_source(self.cache, entries)
         in_range = None if self.time_range.is_open else scanner.range_counts(source)
         current = {entry.name: log_file.name for log_file, entry in group}
@@ -314,8 +323,7 @@ class Hunt:
                 missing=dict(entry.missing),
                 empty_records=entry.empty_records,
             )
-        for hit in scanner.matches(source, names=current):
-            scanned.files[hit.file].hits.append(hit)
+        scanner.insert_matches(source, names=current)
 
     def _check_absent(self, files: list[LogFile], scanned: BatchResult) -> None:
         """Find why a file gave no records: an empty Records array, or another JSON shape."""
@@ -359,6 +367,7 @@ class Hunt:
         return None
 
     def _collect(self, files: list[LogFile], scanned: BatchResult, result: HuntResult) -> None:
+        not_cloudtrail = []
         for log_file in files:
             reason = scanned.failed.get(log_file.name)
             if reason is not None:
@@ -373,6 +382,7 @@ class Hunt:
                         "eventTime, eventID, eventSource or eventName",
                     )
                 )
+                not_cloudtrail.append(log_file.name)
                 continue
             if scan.missing:
                 lacking = ", ".join(
@@ -384,8 +394,9 @@ class Hunt:
                     "they were scanned anyway"
                 )
             result.files.append(scan)
-            result.hits.extend(scan.hits)
-        result.hits.sort(key=lambda hit: (hit.event_time or "", hit.event_id or "", hit.file))
+        # A rule may match a record without any of the four fields, as on errorCode alone,
+        # but a file of such records is reported as skipped, so its matches go too.
+        result.matches.drop_files(not_cloudtrail)
 
     def _record_cache(self, files: list[LogFile], scanned: BatchResult, result: HuntResult) -> None:
         assert self.cache is not None

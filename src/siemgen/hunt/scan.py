@@ -8,29 +8,31 @@ files (docs/benchmarks.md has the figures).
 A delivered file is one JSON object, so its query returns the first record of each object with
 the object's record count, and otherwise only the records that match a rule or lack a required
 field. JSON lines files and Parquet copies have no object per file, so their query groups the
-records by file.
+records by file. Each query's result goes to a temporary table, from which Python fetches the
+per-file counts and DuckDB copies the matches to the hunt's ``MatchTable``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 import duckdb
 
 from siemgen.hunt.detections import Detection
 from siemgen.hunt.isolation import batches, isolate
 from siemgen.hunt.logs import LogFile, LogFormat, TimeRange
-from siemgen.hunt.results import (
-    HIT_COLUMNS,
-    MASK_BITS,
-    REQUIRED_FIELDS,
-    BatchResult,
-    FileScan,
-    Hit,
-    hit_from_row,
-)
+from siemgen.hunt.matches import MatchTable
+from siemgen.hunt.results import HIT_COLUMNS, MASK_BITS, REQUIRED_FIELDS, BatchResult, FileScan
 from siemgen.hunt.schema import Selection
-from siemgen.hunt.sql import delivered_objects, delivered_records, line_records, time_condition
+from siemgen.hunt.sql import (
+    delivered_objects,
+    delivered_records,
+    line_records,
+    sql_literal,
+    time_condition,
+)
 
 _FIELDS = ", ".join(f"{expression} AS {name}" for name, expression in HIT_COLUMNS)
 _MISSING = ", ".join(f"{column} IS NULL AS missing_{column}" for column, _ in REQUIRED_FIELDS)
@@ -41,6 +43,7 @@ class Scanner:
     """Build and run the hunt queries for one set of detections on one DuckDB connection.
 
     The connection must have siemgen's macros, which ``siemgen.hunt.run.connect`` creates.
+    The records that match go to ``matches``; the scan methods return the per-file counts.
     """
 
     def __init__(
@@ -49,11 +52,13 @@ class Scanner:
         detections: Sequence[Detection],
         selection: Selection,
         time_range: TimeRange,
+        matches: MatchTable,
     ) -> None:
         self.con = con
         self.detections = list(detections)
         self.selection = selection
         self.time_range = time_range
+        self.matches = matches
 
     def record_structure(self) -> str:
         """Return the ``from_json`` structure of one record as JSON text."""
@@ -125,25 +130,22 @@ class Scanner:
 
     def run_delivered(self, files: Sequence[LogFile]) -> dict[str, FileScan]:
         """Scan delivered files; a file with no records is left out of the result."""
-        results: dict[str, FileScan] = {}
-        missing_at = 4
-        fields_at = missing_at + len(REQUIRED_FIELDS)
-        masks_at = fields_at + len(HIT_COLUMNS)
-        for row in self.con.execute(self.delivered_query(files)).fetchall():
-            name = str(row[0])
-            scan = results.setdefault(name, FileScan(name))
-            if row[1] == 0:
-                scan.records += int(row[2])
-                scan.in_range += int(row[3])
-            missing = row[missing_at:fields_at]
-            for (_, raw), lacking in zip(REQUIRED_FIELDS, missing, strict=True):
-                if lacking:
-                    scan.missing[raw] = scan.missing.get(raw, 0) + 1
-            if all(missing):
-                scan.empty_records += 1
-            if any(row[masks_at:]):
-                scan.hits.append(hit_from_row(name, row[fields_at:]))
-        return results
+        lacking = ", ".join(
+            f"count(*) FILTER (WHERE missing_{column})" for column, _ in REQUIRED_FIELDS
+        )
+        empty = " AND ".join(f"missing_{column}" for column, _ in REQUIRED_FIELDS)
+        with self._batch_table(self.delivered_query(files)) as table:
+            rows = self.con.execute(
+                "SELECT source_file, sum(file_records) FILTER (WHERE position = 0), "
+                f"sum(file_in_range) FILTER (WHERE position = 0), {lacking}, "
+                f"count(*) FILTER (WHERE {empty}) FROM {table} GROUP BY source_file"
+            ).fetchall()
+            columns = ", ".join([*(name for name, _ in HIT_COLUMNS), *self.matches.masks])
+            matched = " OR ".join(f"{mask} <> 0" for mask in self.matches.masks)
+            self.matches.insert(
+                f"SELECT source_file AS file, {columns} FROM {table} WHERE {matched}"
+            )
+        return {str(row[0]): _file_scan(row) for row in rows}
 
     # Records without an object per file: grouped by file.
 
@@ -175,36 +177,29 @@ class Scanner:
         )
 
     def run_grouped(self, source: str) -> dict[str, FileScan]:
-        """Run the grouped query over ``source`` and return each file's counts and hits.
-
-        The per-file result is kept in a temporary table so the hits come back as flat rows.
-        DuckDB converts flat rows to Python much faster than lists of structs.
-        """
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE hunt_batch AS {self.grouped_query(source)}")
-        try:
+        """Run the grouped query over ``source`` and return each file's counts."""
+        lacking = ", ".join(f"missing_{column}" for column, _ in REQUIRED_FIELDS)
+        with self._batch_table(self.grouped_query(source)) as table:
             rows = self.con.execute(
-                "SELECT source_file, records, in_range, "
-                + ", ".join(f"missing_{column}" for column, _ in REQUIRED_FIELDS)
-                + ", empty_records FROM hunt_batch"
+                f"SELECT source_file, records, in_range, {lacking}, empty_records FROM {table}"
             ).fetchall()
-            hit_rows = self.con.execute(
-                "SELECT source_file, unnest(hits, max_depth := 2) FROM hunt_batch"
-            ).fetchall()
+            self.matches.insert(
+                f"SELECT source_file AS file, unnest(hits, max_depth := 2) FROM {table}"
+            )
+        return {str(row[0]): _file_scan(row) for row in rows}
+
+    @contextmanager
+    def _batch_table(self, query: str) -> Iterator[str]:
+        """Keep the result of ``query`` in a temporary table while the block reads it.
+
+        Python reads the counts and DuckDB copies the matches from the table, so the JSON
+        is scanned once. DuckDB data errors from the scan propagate.
+        """
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE hunt_batch AS {query}")
+        try:
+            yield "hunt_batch"
         finally:
             self.con.execute("DROP TABLE IF EXISTS hunt_batch")
-        results: dict[str, FileScan] = {}
-        for row in rows:
-            name = str(row[0])
-            missing = {
-                raw: int(count)
-                for (_, raw), count in zip(REQUIRED_FIELDS, row[3:7], strict=True)
-                if count
-            }
-            results[name] = FileScan(name, int(row[1]), int(row[2]), missing, int(row[7]))
-        for hit_row in hit_rows:
-            name = str(hit_row[0])
-            results[name].hits.append(hit_from_row(name, hit_row[1:]))
-        return results
 
     # Cached records: matches only, since the manifest has the counts.
 
@@ -219,13 +214,20 @@ class Scanner:
             f"FROM ({source}) AS records WHERE {in_range} AND ({self._any_rule()})"
         )
 
-    def matches(self, source: str, names: Mapping[str, str]) -> list[Hit]:
-        """Return the records of ``source`` that match any rule, without per-file counts.
+    def insert_matches(self, source: str, names: Mapping[str, str]) -> None:
+        """Add the records of ``source`` that match any rule to the match table.
 
-        ``names`` maps each ``source_file`` of ``source`` to the file name the hits report.
+        ``names`` maps each ``source_file`` of ``source`` to the file name the hunt reports;
+        rows of other files are left out.
         """
-        rows = self.con.execute(self.match_query(source)).fetchall()
-        return [hit_from_row(names[row[0]], row[1:]) for row in rows]
+        pairs = ", ".join(
+            f"({sql_literal(cached)}, {sql_literal(current)})" for cached, current in names.items()
+        )
+        self.matches.insert(
+            f"SELECT names.current AS file, matched.* EXCLUDE (source_file) "
+            f"FROM ({self.match_query(source)}) AS matched "
+            f"JOIN (VALUES {pairs}) AS names(cached, current) ON matched.source_file = names.cached"
+        )
 
     def range_counts(self, source: str) -> dict[str, int]:
         """Return how many records of each file of ``source`` are inside the time range."""
@@ -256,3 +258,22 @@ class Scanner:
             if progress is not None:
                 progress(sum(log_file.size for log_file in batch))
         return result
+
+
+def _file_scan(row: Sequence[Any]) -> FileScan:
+    """Build a FileScan from a row of counts.
+
+    The row holds the file name, its records, its records in the time range, the records
+    lacking each ``REQUIRED_FIELDS`` column and the records lacking all of them.
+    """
+    lacking = row[3 : 3 + len(REQUIRED_FIELDS)]
+    missing = {
+        raw: int(count) for (_, raw), count in zip(REQUIRED_FIELDS, lacking, strict=True) if count
+    }
+    return FileScan(
+        name=str(row[0]),
+        records=int(row[1] or 0),
+        in_range=int(row[2] or 0),
+        missing=missing,
+        empty_records=int(row[-1]),
+    )
