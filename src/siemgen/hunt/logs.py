@@ -214,7 +214,11 @@ class Discovery:
     """``SKIPPED_FOLDERS`` left out: digest and Insights files, which hold no events."""
 
 
-def _log_file(path: Path, stat: os.stat_result) -> LogFile | None:
+def _log_file(path: Path, stat: os.stat_result, resolved: Path | None = None) -> LogFile | None:
+    """Return the LogFile of a file with a log file name, or None for any other file.
+
+    ``resolved`` is the file's resolved path when the caller knows it.
+    """
     kind = classify(path)
     if kind is None:
         return None
@@ -227,7 +231,7 @@ def _log_file(path: Path, stat: os.stat_result) -> LogFile | None:
         format=kind[0],
         compressed=kind[1],
         day=day,
-        resolved=path.resolve(),
+        resolved=resolved or path.resolve(),
     )
 
 
@@ -269,6 +273,8 @@ class _Walker:
         self.visited.add(identity)
         if self.markers and self.markers <= {entry.name for entry in entries}:
             return
+        # Resolved once per folder: a file that is not a link resolves to its name there.
+        resolved_folder = folder.resolve()
         for entry in entries:
             path = Path(entry.path)
             try:
@@ -277,7 +283,8 @@ class _Walker:
                 if entry.is_dir():
                     yield from self._folder(path)
                 elif entry.is_file():
-                    log_file = _log_file(path, entry.stat())
+                    resolved = None if entry.is_symlink() else resolved_folder / entry.name
+                    log_file = _log_file(path, entry.stat(), resolved)
                     if log_file is not None:
                         yield log_file
             except OSError as error:
