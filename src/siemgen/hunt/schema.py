@@ -9,6 +9,7 @@ resolves column and struct member names case-insensitively.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -133,8 +134,12 @@ def _parse(hive_type: str, path: ColumnPath, raw_keys: dict[ColumnPath, str]) ->
     raise ValueError(f"unsupported Athena type {hive_type!r} for column {'.'.join(path)!r}")
 
 
+@functools.cache
 def athena_schema() -> dict[str, Node]:
-    """Return every Athena CloudTrail column as a tree of raw keys and DuckDB types."""
+    """Return every Athena CloudTrail column as a tree of raw keys and DuckDB types.
+
+    The tree is built once and shared, so callers must not change it.
+    """
     raw_keys = _raw_keys()
     return {name: _parse(hive_type, (name,), raw_keys) for name, hive_type in ATHENA_COLUMNS}
 
