@@ -261,6 +261,51 @@ def test_canonical_rule_matches_its_records(con: duckdb.DuckDBPyConnection) -> N
     assert matching_event_ids(con, sql) == {"put", "old"}
 
 
+# The same fields once as JSON objects and once as text, as CloudTrail writes some of them.
+JSON_OR_TEXT_RECORDS = [
+    {
+        "eventID": "object",
+        "additionalEventData": {"MFAUsed": "No"},
+        "requestParameters": {
+            "bucketName": "b",
+            "ipPermissions": {"items": [{"ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]},
+        },
+        "responseElements": {"ConsoleLogin": "Success"},
+    },
+    {
+        "eventID": "text",
+        "additionalEventData": "MFAUsed=No",
+        "requestParameters": "bucketName=b",
+        "responseElements": "ConsoleLogin=Success",
+    },
+]
+
+
+@pytest.mark.parametrize(
+    ("detection", "expected"),
+    [
+        ({"sel": {"additionalEventData.MFAUsed": "No"}, "condition": "sel"}, {"object"}),
+        ({"sel": {"requestParameters.bucketName|exists": True}, "condition": "sel"}, {"object"}),
+        ({"sel": {"responseElements.ConsoleLogin": "Success"}, "condition": "not sel"}, {"text"}),
+        (
+            {
+                "sel": {"requestParameters.ipPermissions.items.ipRanges.items.cidrIp": "0.0.0.0/0"},
+                "condition": "sel",
+            },
+            {"object"},
+        ),
+    ],
+    ids=["key", "exists", "negated", "array search"],
+)
+def test_json_fields_written_as_text_are_null(
+    detection: dict[str, Any], expected: set[str]
+) -> None:
+    connection = duckdb.connect()
+    create_cloudtrail_table(connection)
+    load_records(connection, JSON_OR_TEXT_RECORDS)
+    assert matching_event_ids(connection, convert(detection)) == expected
+
+
 # Rejections with clear messages.
 
 

@@ -106,6 +106,64 @@ def test_json_extract_scalar_returns_null_for_objects(con: duckdb.DuckDBPyConnec
     assert scalar(con, f"SELECT json_extract_scalar({doc}, '$.a.b')") == "1"
 
 
+# Text that Trino's JSON functions fail to parse, so that they return NULL. CloudTrail writes
+# some additionalEventData this way.
+NOT_JSON = ["MFAUsed=No", "", "arn:aws:iam::111122223333:user/bob", "{'a': 1}", '{"a": ']
+
+
+@pytest.mark.parametrize("text", NOT_JSON)
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "json_extract_scalar(doc, '$.a')",
+        "json_extract(doc, '$.a')",
+        "json_format(json_extract(doc, '$.a')) <> 'null'",
+        "any_match(try_cast(json_extract(doc, '$.a') AS ARRAY(JSON)), "
+        "e1 -> json_extract_scalar(e1, '$.b') = 'x')",
+    ],
+)
+def test_json_functions_return_null_for_text(
+    con: duckdb.DuckDBPyConnection, text: str, expression: str
+) -> None:
+    literal = "'" + text.replace("'", "''") + "'"
+    assert scalar(con, f"SELECT {expression} FROM (SELECT {literal} AS doc)") is None
+
+
+@pytest.mark.parametrize(
+    ("column", "key"),
+    [
+        ("additionalEventData", "MFAUsed"),
+        ("requestParameters", "bucketName"),
+        ("responseElements", "ConsoleLogin"),
+    ],
+)
+def test_json_keys_of_text_columns_are_null(
+    con: duckdb.DuckDBPyConnection, column: str, key: str
+) -> None:
+    load_records(
+        con,
+        [
+            {"eventID": "object", column: {key: "x", "items": [{"b": "y"}]}},
+            {"eventID": "text", column: f"{key}=x"},
+            {"eventID": "absent"},
+        ],
+    )
+    name = column.lower()
+    assert matching_event_ids(con, f"json_extract_scalar({name}, '$.{key}') = 'x'") == {"object"}
+    assert matching_event_ids(con, f"json_extract_scalar({name}, '$.{key}') IS NULL") == {
+        "text",
+        "absent",
+    }
+    assert matching_event_ids(con, f"json_format(json_extract({name}, '$.items')) <> 'null'") == {
+        "object"
+    }
+    search = (
+        f"any_match(try_cast(json_extract({name}, '$.items') AS ARRAY(JSON)), "
+        "e1 -> json_extract_scalar(e1, '$.b') = 'y')"
+    )
+    assert matching_event_ids(con, search) == {"object"}
+
+
 @pytest.mark.parametrize(
     ("network", "address", "expected"),
     [

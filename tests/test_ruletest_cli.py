@@ -67,6 +67,29 @@ def test_failed_test_exits_one(failing_rules: Path) -> None:
     assert result.stdout.splitlines()[-1] == "2 passed, 1 failed"
 
 
+def test_text_in_json_column_does_not_match(tmp_path: Path) -> None:
+    rule = RULES / "aws" / "cloudtrail" / "aws_console_login_without_mfa.yml"
+    shutil.copy(rule, tmp_path / rule.name)
+    tests_file = rule.with_suffix(".tests.json")
+    data = json.loads(tests_file.read_text(encoding="utf-8"))
+    record = dict(data["groups"][0]["events"][0]["record"])
+    record["eventID"] = "6a0d3c1e-5b2f-4e8a-9c7d-1f2e3d4c5b6a"
+    record["additionalEventData"] = "MFAUsed=No"
+    data["groups"].append(
+        {
+            "name": "plain-text-event-data",
+            "expect": "no-match",
+            "reason": "additionalEventData written as text, not as a JSON object",
+            "events": [{"reason": "the text names the key the rule reads", "record": record}],
+        }
+    )
+    (tmp_path / tests_file.name).write_text(json.dumps(data), encoding="utf-8")
+    result = run(str(tmp_path), "--target", "athena")
+    assert result.exit_code == 0, result.stdout
+    assert "Malformed JSON" not in result.stdout
+    assert result.stdout.startswith("PASS aws_console_login_without_mfa: athena 7/7")
+
+
 def test_malformed_test_file_exits_one(tmp_path: Path) -> None:
     target = tmp_path / "rules"
     shutil.copytree(RULE_DATA, target)

@@ -10,7 +10,12 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
-from siemgen.engines.duckdb import IP_HEX_MACRO, JSON_SCALAR_MACRO, network_hex_bounds
+from siemgen.engines.duckdb import (
+    IP_HEX_MACRO,
+    JSON_EXTRACT_MACRO,
+    JSON_SCALAR_MACRO,
+    network_hex_bounds,
+)
 from siemgen.errors import ConversionError
 
 
@@ -32,7 +37,9 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         )
     if isinstance(node, exp.JSONExtract):
         path = _json_path_text(node.expression)
-        return exp.Anonymous(this="json_extract", expressions=[node.this, exp.Literal.string(path)])
+        return exp.Anonymous(
+            this=JSON_EXTRACT_MACRO, expressions=[node.this, exp.Literal.string(path)]
+        )
     if isinstance(node, exp.Anonymous) and str(node.this).lower() == "any_match":
         array, function = node.expressions
         filtered = exp.Anonymous(this="list_filter", expressions=[array, function])
