@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from siemgen.terminal import padded, printable, shortened, width
+from siemgen.terminal import padded, printable, printable_lines, shortened, width
 
 
 @pytest.mark.parametrize(
@@ -45,3 +45,7 @@ def test_shortened_cuts_to_limit() -> None:
 def test_padded_fills_columns() -> None:
     assert padded("中", 4) == "中  "
     assert padded("abcd", 2) == "abcd"
+
+
+def test_printable_lines_keeps_line_breaks() -> None:
+    assert printable_lines("one\x1b[2J\ntwo\tthree") == "one\\x1b[2J\ntwo\\tthree"

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from types import TracebackType
 from typing import Annotated
 
 import typer
 
 from siemgen.errors import ConfigError, SiemgenError
 from siemgen.targets import TargetOptions, all_targets
+from siemgen.terminal import printable, printable_lines
 
 app = typer.Typer(
     name="siemgen",
@@ -40,18 +42,38 @@ VerboseOption = Annotated[
 ]
 
 
+def echo(line: str) -> None:
+    """Print one line to stdout, escaped by ``printable``."""
+    typer.echo(printable(line))
+
+
 def err(message: str) -> None:
-    """Print one line to stderr."""
-    typer.echo(message, err=True)
+    """Print one line to stderr, escaped by ``printable``."""
+    typer.echo(printable(message), err=True)
+
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
+"""The ``sys.exc_info()`` tuple that ``logging.Formatter.formatException`` takes."""
+
+
+class PrintableFormatter(logging.Formatter):
+    """Format log records with ``printable``, since they quote paths and rule text."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
+
+    def formatException(self, ei: ExcInfo) -> str:
+        return printable_lines(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return printable_lines(super().formatStack(stack_info))
 
 
 def setup_logging(verbose: bool) -> None:
     """Send library logs to stderr: warnings by default, everything with --verbose."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(levelname)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(PrintableFormatter("%(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, handlers=[handler])
 
 
 def target_options(
@@ -180,19 +202,30 @@ _register_commands()
 
 
 def main() -> None:
-    """Run the CLI, printing siemgen errors as one line and mapping them to exit codes."""
+    """Run the CLI, printing siemgen errors as one line and mapping them to exit codes.
+
+    With --verbose, and for an exception that is not a siemgen error, the traceback is printed
+    instead, each line escaped by ``printable``, because exception messages quote file names.
+    """
     verbose = "--verbose" in sys.argv or "-v" in sys.argv
     try:
         app()
-    except ConfigError as error:
-        if verbose:
-            raise
-        err(f"error: {error}")
-        sys.exit(EXIT_USAGE)
     except SiemgenError as error:
         if verbose:
-            raise
-        err(f"error: {error}")
-        sys.exit(EXIT_FINDINGS)
+            _print_traceback()
+        else:
+            err(f"error: {error}")
+        sys.exit(EXIT_USAGE if isinstance(error, ConfigError) else EXIT_FINDINGS)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception:
+        _print_traceback()
+        # The status Python exits with after an uncaught exception.
+        sys.exit(1)
+
+
+def _print_traceback() -> None:
+    """Print the traceback of the exception being handled to stderr."""
+    import traceback
+
+    typer.echo(printable_lines(traceback.format_exc().rstrip("\n")), err=True)

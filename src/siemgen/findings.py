@@ -10,6 +10,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from siemgen import __version__
+from siemgen.terminal import printable, printable_lines
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 FORMATS = ("text", "json", "junit", "sarif", "github")
@@ -56,19 +57,20 @@ def summary_line(findings: list[Finding], rule_count: int) -> str:
 
 
 def to_text(findings: list[Finding], rule_count: int) -> str:
-    """Group findings by file, each with its line, stage and message."""
+    """Group findings by file, each with its line, stage and message, escaped by ``printable``."""
     lines: list[str] = []
     for path in sorted({finding.path for finding in findings}):
-        lines.append(path)
+        lines.append(printable(path))
         for finding in sorted(
             (f for f in findings if f.path == path), key=lambda f: (f.line or 0, f.code)
         ):
             where = f"  line {finding.line}" if finding.line else "  -"
             lines.append(
-                f"{where}: {finding.severity} [{finding.stage}/{finding.code}] {finding.message}"
+                f"{where}: {finding.severity} [{finding.stage}/{finding.code}] "
+                + printable(finding.message)
             )
             for detail in finding.detail.splitlines():
-                lines.append(f"      {detail}")
+                lines.append(f"      {printable(detail)}")
         lines.append("")
     lines.append(summary_line(findings, rule_count))
     return "\n".join(lines) + "\n"
@@ -93,16 +95,23 @@ def _escape_workflow(value: str, property_value: bool = False) -> str:
 
 
 def to_github(findings: list[Finding], rule_count: int) -> str:
-    """Write GitHub workflow commands that annotate the offending line of each file."""
+    """Write GitHub workflow commands that annotate the offending line of each file.
+
+    The runner decodes no escape for control characters, so file names and messages are
+    escaped by ``printable``. GitHub then cannot place an annotation on a file whose name
+    needed escaping, because the escaped name matches no file.
+    """
     lines = []
     for finding in findings:
         command = "error" if finding.severity == "error" else "warning"
-        properties = [f"file={_escape_workflow(finding.path, True)}"]
+        properties = [f"file={_escape_workflow(printable(finding.path), True)}"]
         if finding.line:
             properties.append(f"line={finding.line}")
         properties.append(f"title={_escape_workflow(finding.stage + '/' + finding.code, True)}")
         message = finding.message + (f"\n{finding.detail}" if finding.detail else "")
-        lines.append(f"::{command} {','.join(properties)}::{_escape_workflow(message)}")
+        lines.append(
+            f"::{command} {','.join(properties)}::{_escape_workflow(printable_lines(message))}"
+        )
     lines.append(summary_line(findings, rule_count))
     return "\n".join(lines) + "\n"
 

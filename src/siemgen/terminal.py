@@ -29,6 +29,11 @@ def _escaped(char: str) -> str:
     return char.encode("unicode_escape").decode("ascii")
 
 
+def printable_lines(text: str) -> str:
+    """Return ``text`` with each line escaped by ``printable``, keeping the line breaks."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
 def width(text: str) -> int:
     """Return the number of terminal columns ``text`` takes, wide East Asian characters two."""
     if text.isascii():

@@ -10,6 +10,7 @@ import typer
 
 from siemgen import findings as report
 from siemgen.errors import ConfigError
+from siemgen.terminal import printable
 
 DEFAULT_GENERATED = Path("generated")
 
@@ -95,7 +96,7 @@ def check_command(
     does not fail the check), 2 on a usage or configuration error.
     """
     from siemgen.check import CheckOptions, run_check
-    from siemgen.cli import setup_logging
+    from siemgen.cli import err, setup_logging
     from siemgen.output import check_report_path, refuse_input
     from siemgen.rules import RULE_INPUT_SUFFIXES, rule_inputs
 
@@ -104,8 +105,9 @@ def check_command(
         from siemgen.validate import validator_report
 
         for row in validator_report():
-            detail = f"\t{row.detail}" if row.detail else ""
-            typer.echo(f"{row.name}\t{row.package}\t{row.mode.value}{detail}")
+            fields = [row.name, row.package, row.mode.value, *([row.detail] if row.detail else [])]
+            # The fields are escaped one by one, so that the tabs between them stay tabs.
+            typer.echo("\t".join(printable(field) for field in fields))
         raise typer.Exit(0)
     if output_format not in report.FORMATS:
         raise ConfigError(
@@ -146,5 +148,5 @@ def check_command(
         from siemgen.output import write_report
 
         write_report(output, text.encode(), "--output")
-        typer.echo(report.summary_line(result.findings, count), err=True)
+        err(report.summary_line(result.findings, count))
     raise typer.Exit(0 if result.ok else 1)

@@ -126,7 +126,7 @@ def _check_reports(rule_paths: list[Path], junit: Path | None, json_file: Path |
 def _write_reports(
     report: TestReport, output_format: str, junit: Path | None, json_file: Path | None
 ) -> None:
-    from siemgen.cli import err
+    from siemgen.cli import echo, err
     from siemgen.output import write_report
     from siemgen.ruletest import summary_lines, to_json
     from siemgen.ruletest.junit import to_junit
@@ -145,4 +145,4 @@ def _write_reports(
         err(lines[-1])
         return
     for line in lines:
-        typer.echo(line)
+        echo(line)

@@ -1,0 +1,122 @@
+"""Rule files named with terminal escape sequences, run through the real CLI.
+
+Every line `siemgen build`, `test` and `check` print must show such a name escaped by
+``siemgen.terminal.printable``, so that it can neither clear the screen nor write the
+clipboard.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from siemgen.cli import PrintableFormatter
+
+from paths import RULES
+
+SIEMGEN = Path(sys.executable).with_name("siemgen")
+SOURCE = RULES / "aws" / "cloudtrail" / "aws_console_login_without_mfa.yml"
+
+# A valid rule with its tests, clearing the screen (CSI 2 J).
+CLEAR = "bad\x1b[2Jname.yml"
+# Rule files that are not YAML, so that every command names them in an error. The first writes
+# "pwned" to the clipboard (OSC 52), the second reverses the text after it (U+202E).
+CLIPBOARD = "c\x1b]52;c;cHduZWQ=\x07.yml"
+REVERSED = "rtl\u202eyml.txt.yml"
+
+RAW = [b"\x1b", b"\x07", "\u202e".encode()]
+SHOWN = {
+    CLEAR: "bad\\x1b[2Jname.yml",
+    CLIPBOARD: "c\\x1b]52;c;cHduZWQ=\\x07.yml",
+    REVERSED: "rtl\\u202eyml.txt.yml",
+}
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A folder with rules/ containing the three hostile names."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    shutil.copy(SOURCE, rules / CLEAR)
+    shutil.copy(SOURCE.with_suffix(".tests.json"), rules / CLEAR.replace(".yml", ".tests.json"))
+    (rules / CLIPBOARD).write_text("title: [\n", encoding="utf-8")
+    (rules / REVERSED).write_text("title: [\n", encoding="utf-8")
+    return tmp_path
+
+
+def siemgen(repo: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """Run the installed siemgen in ``repo``, capturing the bytes a terminal would receive."""
+    return subprocess.run(
+        [str(SIEMGEN), *args],
+        cwd=repo,
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def assert_escaped(output: bytes, names: list[str]) -> None:
+    for raw in RAW:
+        assert raw not in output
+    text = output.decode("utf-8")
+    for name in names:
+        assert SHOWN[name] in text
+
+
+def test_build_escapes_names(repo: Path) -> None:
+    result = siemgen(repo, "build", "--rules", "rules", "--out", "out", "--no-packages")
+    assert result.returncode == 1
+    assert_escaped(result.stdout + result.stderr, [CLIPBOARD, REVERSED])
+
+
+def test_test_text_escapes_names(repo: Path) -> None:
+    result = siemgen(repo, "test", "rules")
+    assert result.returncode == 1
+    assert_escaped(result.stdout + result.stderr, [CLIPBOARD, REVERSED])
+    assert b"PASS bad_2Jname: athena 6/6" in result.stdout
+
+
+@pytest.mark.parametrize("output_format", ["text", "github"])
+def test_check_text_escapes_names(repo: Path, output_format: str) -> None:
+    result = siemgen(repo, "check", "--rules", "rules", "--format", output_format)
+    assert result.returncode == 1
+    assert_escaped(result.stdout + result.stderr, [CLEAR, CLIPBOARD, REVERSED])
+
+
+def test_check_list_validators_keeps_tabs(repo: Path) -> None:
+    result = siemgen(repo, "check", "--list-validators")
+    assert result.returncode == 0
+    assert all(line.count(b"\t") >= 2 for line in result.stdout.splitlines())
+
+
+def test_usage_error_is_one_escaped_line(repo: Path) -> None:
+    result = siemgen(repo, "test", CLIPBOARD.replace(".yml", "-missing"))
+    assert result.returncode == 2
+    assert_escaped(result.stderr, [])
+    assert result.stderr.decode().splitlines() == [
+        "error: c\\x1b]52;c;cHduZWQ=\\x07-missing: rule path not found (pass a rule file or a "
+        "folder of rules)"
+    ]
+
+
+def test_verbose_traceback_is_escaped(repo: Path) -> None:
+    result = siemgen(repo, "test", "--verbose", CLIPBOARD.replace(".yml", "-missing"))
+    assert result.returncode == 2
+    assert_escaped(result.stderr, [])
+    lines = result.stderr.decode().splitlines()
+    assert lines[0] == "Traceback (most recent call last):"
+    assert "ConfigError" in lines[-1]
+    assert "c\\x1b]52;c;cHduZWQ=\\x07-missing" in lines[-1]
+
+
+def test_log_records_are_escaped() -> None:
+    formatter = PrintableFormatter("%(levelname)s: %(message)s")
+    record = logging.LogRecord(
+        "siemgen.output", logging.WARNING, __file__, 1, "kept %s", (CLIPBOARD + "\nforged",), None
+    )
+    assert formatter.format(record) == "WARNING: kept c\\x1b]52;c;cHduZWQ=\\x07.yml\\nforged"
