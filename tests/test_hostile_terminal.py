@@ -2,17 +2,21 @@
 
 Every line `siemgen build`, `test` and `check` print must show such a name escaped by
 ``siemgen.terminal.printable``, so that it can neither clear the screen nor write the
-clipboard.
+clipboard. JSON, SARIF and JUnit keep the exact name, encoded the way their format allows.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import unquote
+from xml.etree import ElementTree
 
+import jsonschema
 import pytest
 
 from siemgen.cli import PrintableFormatter
@@ -20,6 +24,7 @@ from siemgen.cli import PrintableFormatter
 from paths import RULES
 
 SIEMGEN = Path(sys.executable).with_name("siemgen")
+SARIF_SCHEMA = Path(__file__).resolve().parent / "data" / "check" / "sarif-schema-2.1.0.json"
 SOURCE = RULES / "aws" / "cloudtrail" / "aws_console_login_without_mfa.yml"
 
 # A valid rule with its tests, clearing the screen (CSI 2 J).
@@ -81,11 +86,68 @@ def test_test_text_escapes_names(repo: Path) -> None:
     assert b"PASS bad_2Jname: athena 6/6" in result.stdout
 
 
+def test_test_json_keeps_exact_names(repo: Path) -> None:
+    result = siemgen(repo, "test", "rules", "--format", "json", "--json", "report.json")
+    assert_escaped(result.stderr, [])
+    for raw in RAW:
+        assert raw not in result.stdout
+    for report in (json.loads(result.stdout), json.loads((repo / "report.json").read_bytes())):
+        assert {Path(error["path"]).name for error in report["errors"]} == {CLIPBOARD, REVERSED}
+        assert [Path(rule["rule"]).name for rule in report["rules"]] == [CLEAR]
+
+
+def test_test_junit_stays_valid(repo: Path) -> None:
+    result = siemgen(repo, "test", "rules", "--junit", "junit.xml")
+    assert result.returncode == 1
+    data = (repo / "junit.xml").read_bytes()
+    for raw in RAW:
+        assert raw not in data
+    names = {case.get("name") for case in ElementTree.fromstring(data).iter("testcase")}
+    # XML 1.0 cannot hold ESC or BEL even as a reference, so they become U+FFFD. U+202E is
+    # written as a reference and read back exactly.
+    assert "rules/c\ufffd]52;c;cHduZWQ=\ufffd.yml" in names
+    assert f"rules/{REVERSED}" in names
+
+
 @pytest.mark.parametrize("output_format", ["text", "github"])
 def test_check_text_escapes_names(repo: Path, output_format: str) -> None:
     result = siemgen(repo, "check", "--rules", "rules", "--format", output_format)
     assert result.returncode == 1
     assert_escaped(result.stdout + result.stderr, [CLEAR, CLIPBOARD, REVERSED])
+
+
+def test_check_json_keeps_exact_names(repo: Path) -> None:
+    result = siemgen(repo, "check", "--rules", "rules", "--format", "json")
+    assert result.returncode == 1
+    assert_escaped(result.stdout + result.stderr, [])
+    paths = {finding["path"] for finding in json.loads(result.stdout)["findings"]}
+    assert paths == {f"rules/{name}" for name in (CLEAR, CLIPBOARD, REVERSED)}
+
+
+def test_check_sarif_encodes_uris(repo: Path) -> None:
+    result = siemgen(repo, "check", "--rules", "rules", "--format", "sarif", "-o", "out.sarif")
+    assert result.returncode == 1
+    assert_escaped(result.stderr, [])
+    data = (repo / "out.sarif").read_bytes()
+    for raw in RAW:
+        assert raw not in data
+    log = json.loads(data)
+    jsonschema.validate(log, json.loads(SARIF_SCHEMA.read_text(encoding="utf-8")))
+    uris = {
+        result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        for result in log["runs"][0]["results"]
+    }
+    assert "rules/bad%1B%5B2Jname.yml" in uris
+    assert {unquote(uri) for uri in uris} == {f"rules/{n}" for n in (CLEAR, CLIPBOARD, REVERSED)}
+
+
+def test_check_junit_stays_valid(repo: Path) -> None:
+    result = siemgen(repo, "check", "--rules", "rules", "--format", "junit")
+    assert result.returncode == 1
+    assert_escaped(result.stdout + result.stderr, [])
+    names = {case.get("classname") for case in ElementTree.fromstring(result.stdout).iter()}
+    assert "rules/bad\ufffd[2Jname.yml" in names
+    assert f"rules/{REVERSED}" in names
 
 
 def test_check_list_validators_keeps_tabs(repo: Path) -> None:

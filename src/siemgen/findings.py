@@ -7,10 +7,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import quote
 from xml.etree import ElementTree
 
 from siemgen import __version__
-from siemgen.terminal import printable, printable_lines
+from siemgen.terminal import printable, printable_json, printable_lines, printable_xml
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 FORMATS = ("text", "json", "junit", "sarif", "github")
@@ -83,7 +84,7 @@ def to_json(findings: list[Finding], rule_count: int) -> str:
         "ok": not any(f.severity == "error" for f in findings),
         "findings": [asdict(finding) for finding in findings],
     }
-    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+    return printable_json(json.dumps(document, indent=2, sort_keys=True)) + "\n"
 
 
 def _escape_workflow(value: str, property_value: bool = False) -> str:
@@ -116,8 +117,9 @@ def to_github(findings: list[Finding], rule_count: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-# XML 1.0 forbids these characters even when escaped; a record's reason may carry them.
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# XML 1.0 forbids these characters even when escaped. A record's reason may contain them, and
+# the name of a file that is not UTF-8 contains surrogates.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _xml_text(text: str) -> str:
@@ -156,7 +158,9 @@ def to_junit(findings: list[Finding], rule_count: int, checked: Iterable[str]) -
     suite.set("failures", str(failures))
     suite.set("errors", "0")
     ElementTree.indent(suite)
-    return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+    return (
+        printable_xml(ElementTree.tostring(suite, encoding="unicode", xml_declaration=True)) + "\n"
+    )
 
 
 def to_sarif(findings: list[Finding], rule_count: int) -> str:
@@ -165,7 +169,11 @@ def to_sarif(findings: list[Finding], rule_count: int) -> str:
     rule_index = {code: index for index, code in enumerate(codes)}
     results = []
     for finding in findings:
-        location: dict[str, object] = {"artifactLocation": {"uri": finding.path}}
+        # A URI percent-encodes each character that RFC 3986 does not allow in a path. A file
+        # name that is not UTF-8 is encoded by its original bytes, which Python keeps as
+        # surrogates.
+        uri = quote(finding.path, errors="surrogateescape")
+        location: dict[str, object] = {"artifactLocation": {"uri": uri}}
         if finding.line:
             location["region"] = {"startLine": finding.line}
         text = finding.message + (f"\n{finding.detail}" if finding.detail else "")
@@ -202,4 +210,4 @@ def to_sarif(findings: list[Finding], rule_count: int) -> str:
             }
         ],
     }
-    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+    return printable_json(json.dumps(document, indent=2, sort_keys=True)) + "\n"

@@ -34,6 +34,39 @@ def printable_lines(text: str) -> str:
     return "\n".join(printable(line) for line in text.split("\n"))
 
 
+def printable_json(json_text: str) -> str:
+    """Return JSON text with each character that is not printable written as a ``\\u`` escape.
+
+    A JSON parser reads the escape as the same character, so every value stays exact. Outside
+    strings, JSON text has no such characters other than the line breaks of indentation.
+    """
+    if json_text.isascii() and "\x7f" not in json_text:
+        return json_text
+    return "".join(_json_escaped(char) for char in json_text)
+
+
+def _json_escaped(char: str) -> str:
+    if char == "\n" or char.isprintable():
+        return char
+    # Characters above U+FFFF take two escapes, a UTF-16 surrogate pair, as JSON spells them.
+    encoded = char.encode("utf-16-be", "surrogatepass")
+    units = [int.from_bytes(encoded[i : i + 2], "big") for i in range(0, len(encoded), 2)]
+    return "".join(f"\\u{unit:04x}" for unit in units)
+
+
+def printable_xml(xml_text: str) -> str:
+    """Return XML text with each character that is not printable written as a reference.
+
+    An XML parser reads a reference such as ``&#x202e;`` as the same character, so every value
+    stays exact. The caller must first replace the characters that XML 1.0 forbids even as
+    references: the C0 controls other than tab, line feed and carriage return, surrogates,
+    U+FFFE and U+FFFF. Line breaks stay as they are.
+    """
+    return "".join(
+        char if char == "\n" or char.isprintable() else f"&#x{ord(char):x};" for char in xml_text
+    )
+
+
 def width(text: str) -> int:
     """Return the number of terminal columns ``text`` takes, wide East Asian characters two."""
     if text.isascii():

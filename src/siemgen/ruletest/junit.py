@@ -17,13 +17,15 @@ from pathlib import Path
 
 from siemgen.errors import OutputError
 from siemgen.ruletest.report import RuleResult, TargetResult, TestReport
+from siemgen.terminal import printable_xml
 
 SUITES_NAME = "siemgen test"
 GATE_CASE = "minimum-tests"
 QUERY_CASE = "query"
 LOAD_SUITE = "load-errors"
-# XML 1.0 forbids these characters even when escaped.
-_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# XML 1.0 forbids these characters even when escaped, among them the surrogates that stand
+# for the bytes of a file name that is not UTF-8.
+_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _clean(text: str) -> str:
@@ -153,8 +155,8 @@ def to_junit(report: TestReport) -> bytes:
         root.set(key, str(value))
     root.set("time", f"{seconds:.3f}")
     ElementTree.indent(root)
-    text: bytes = ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
-    return text + b"\n"
+    text = ElementTree.tostring(root, encoding="unicode")
+    return f"<?xml version='1.0' encoding='utf-8'?>\n{printable_xml(text)}\n".encode()
 
 
 def write_junit(report: TestReport, path: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from siemgen.errors import SiemgenError
+from siemgen.terminal import printable_json
 
 # A target checked by running the rule's query on its records.
 RECORDS = "records"
@@ -237,4 +238,4 @@ def to_json(report: TestReport) -> str:
             for rule in report.rules
         ],
     }
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return printable_json(json.dumps(document, indent=2, ensure_ascii=False)) + "\n"
