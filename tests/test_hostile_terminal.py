@@ -182,3 +182,26 @@ def test_log_records_are_escaped() -> None:
         "siemgen.output", logging.WARNING, __file__, 1, "kept %s", (CLIPBOARD + "\nforged",), None
     )
     assert formatter.format(record) == "WARNING: kept c\\x1b]52;c;cHduZWQ=\\x07.yml\\nforged"
+
+
+def test_name_not_utf8_is_reported(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    # Python keeps the byte 0xff of a file name that is not UTF-8 as the surrogate U+DCFF.
+    name = "bad\udcffname.yml"
+    (rules / name).write_text("title: [\n", encoding="utf-8")
+    check = siemgen(tmp_path, "check", "--rules", "rules", "--format", "json")
+    assert check.returncode == 1
+    assert [f["path"] for f in json.loads(check.stdout)["findings"]] == [f"rules/{name}"]
+    sarif = siemgen(tmp_path, "check", "--rules", "rules", "--format", "sarif")
+    location = json.loads(sarif.stdout)["runs"][0]["results"][0]["locations"][0]
+    assert location["physicalLocation"]["artifactLocation"]["uri"] == "rules/bad%FFname.yml"
+    junit = siemgen(tmp_path, "check", "--rules", "rules", "--format", "junit")
+    assert "rules/bad\ufffdname.yml" in {
+        case.get("classname") for case in ElementTree.fromstring(junit.stdout).iter("testcase")
+    }
+    test = siemgen(tmp_path, "test", "rules", "--json", "report.json", "--junit", "junit.xml")
+    assert test.returncode == 1
+    report = json.loads((tmp_path / "report.json").read_bytes())
+    assert report["errors"][0]["path"] == f"rules/{name}"
+    ElementTree.parse(tmp_path / "junit.xml")

@@ -89,7 +89,9 @@ def _rule_key(fingerprint: str, rule_path: Path, root: Path, config_text: str, o
     digest.update(config_text.encode())
     digest.update(options.encode())
     # Findings name the file by its path in the repository, so the path is part of the key.
-    digest.update(relative_path(rule_path, root).encode())
+    # Python keeps the bytes of a name that is not UTF-8 as surrogates, and surrogateescape
+    # encodes them back.
+    digest.update(relative_path(rule_path, root).encode("utf-8", "surrogateescape"))
     digest.update(rule_path.read_bytes())
     tests = tests_path(rule_path)
     digest.update(tests.read_bytes() if tests.exists() else b"\0no tests")
