@@ -293,6 +293,57 @@ def test_bad_ref_is_a_usage_error(repo: Path) -> None:
         CliRunner().invoke(app, ["check", "--changed-since", "no-such-ref"], catch_exceptions=False)
 
 
+def commit_all(repo: Path) -> None:
+    """Make ``repo`` a git repository with everything in it committed."""
+    import subprocess
+
+    for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "rules"]):
+        subprocess.run(
+            ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
+            cwd=repo,
+            check=True,
+            capture_output=True,
+        )
+
+
+def test_option_as_ref_is_a_usage_error(
+    repo: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    import subprocess
+    import sys
+
+    commit_all(repo)
+    folder = tmp_path_factory.mktemp("outside")
+    value = f"--output={folder / 'created'}"
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("siemgen")), "check", f"--changed-since={value}"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"error: --changed-since {value!r} is not a git revision, because it starts with '-' "
+        "(pass a branch, tag or commit, e.g. --changed-since origin/main)"
+    ]
+    assert list(folder.iterdir()) == []
+
+
+def test_changed_files_reads_ref_as_revision(
+    repo: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from siemgen.check import changed_files
+    from siemgen.errors import ConfigError
+
+    commit_all(repo)
+    folder = tmp_path_factory.mktemp("outside")
+    with pytest.raises(ConfigError, match="bad revision '--output="):
+        changed_files(repo, f"--output={folder / 'created'}")
+    assert list(folder.iterdir()) == []
+
+
 @pytest.fixture
 def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     def refuse(*args: object, **kwargs: object) -> None:

@@ -100,8 +100,10 @@ def _rule_key(fingerprint: str, rule_path: Path, root: Path, config_text: str, o
 
 def changed_files(root: Path, ref: str) -> set[Path]:
     """List files changed against a git ref: committed since it, staged, unstaged, untracked."""
+    # --end-of-options (git 2.24 and later) makes git read the ref as a revision even when it
+    # starts with "-", so that a ref such as --output=FILE cannot make git write a file.
     commands = [
-        ["git", "diff", "--name-only", "--no-renames", f"{ref}...HEAD", "--"],
+        ["git", "diff", "--name-only", "--no-renames", "--end-of-options", f"{ref}...HEAD", "--"],
         ["git", "diff", "--name-only", "--no-renames", "HEAD", "--"],
         ["git", "ls-files", "--others", "--exclude-standard"],
     ]

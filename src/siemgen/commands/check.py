@@ -113,6 +113,11 @@ def check_command(
         raise ConfigError(
             f"unknown format {output_format!r}; choose one of {', '.join(report.FORMATS)}"
         )
+    if changed_since is not None and changed_since.startswith("-"):
+        raise ConfigError(
+            f"--changed-since {changed_since!r} is not a git revision, because it starts with '-'",
+            hint="pass a branch, tag or commit, e.g. --changed-since origin/main",
+        )
     rule_paths = rules or [Path("sigma")]
     if output == Path("-"):
         output = None
