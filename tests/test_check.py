@@ -344,6 +344,21 @@ def test_changed_files_reads_ref_as_revision(
     assert list(folder.iterdir()) == []
 
 
+def test_changed_since_finds_names_git_quotes(repo: Path) -> None:
+    folder = repo / "sigma" / "aws" / "cloudtrail"
+    # Git quotes both names in its plain output, for a byte above 0x7f and a control character.
+    edited = folder / "café.yml"
+    added = folder / "bad\x1b[2Jname.yml"
+    edited.write_text("title: committed\n", encoding="utf-8")
+    commit_all(repo)
+    edited.write_text("title: [\n", encoding="utf-8")
+    added.write_text("title: [\n", encoding="utf-8")
+    status, output = check("--format", "json", "--changed-since", "HEAD")
+    paths = {f["path"] for f in json.loads(output)["findings"]}
+    assert status == 1
+    assert paths == {edited.relative_to(repo).as_posix(), added.relative_to(repo).as_posix()}
+
+
 @pytest.fixture
 def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     def refuse(*args: object, **kwargs: object) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import subprocess
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -102,25 +103,29 @@ def changed_files(root: Path, ref: str) -> set[Path]:
     """List files changed against a git ref: committed since it, staged, unstaged, untracked."""
     # --end-of-options (git 2.24 and later) makes git read the ref as a revision even when it
     # starts with "-", so that a ref such as --output=FILE cannot make git write a file.
+    # -z lists each name as it is, ended by NUL. Without it, git quotes a name that has a
+    # control character or a byte above 0x7f ("caf\303\251.yml"), which then matches no file.
+    diff = ["git", "diff", "--name-only", "--no-renames", "-z"]
     commands = [
-        ["git", "diff", "--name-only", "--no-renames", "--end-of-options", f"{ref}...HEAD", "--"],
-        ["git", "diff", "--name-only", "--no-renames", "HEAD", "--"],
-        ["git", "ls-files", "--others", "--exclude-standard"],
+        [*diff, "--end-of-options", f"{ref}...HEAD", "--"],
+        [*diff, "HEAD", "--"],
+        ["git", "ls-files", "--others", "--exclude-standard", "-z"],
     ]
     changed: set[Path] = set()
     for command in commands:
         try:
             output = subprocess.run(
-                command, cwd=root, check=True, capture_output=True, text=True, timeout=60
+                command, cwd=root, check=True, capture_output=True, timeout=60
             ).stdout
         except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
-            detail = getattr(error, "stderr", "") or str(error)
+            stderr = getattr(error, "stderr", None)
+            detail = stderr.decode("utf-8", "replace") if stderr else str(error)
             raise ConfigError(
                 f"cannot list the files changed since {ref!r}: {detail.strip()}",
                 path=root,
                 hint="pass a branch, tag or commit that exists, e.g. --changed-since origin/main",
             ) from error
-        changed.update((root / line).resolve() for line in output.splitlines() if line)
+        changed.update((root / os.fsdecode(name)).resolve() for name in output.split(b"\0") if name)
     return changed
 
 
