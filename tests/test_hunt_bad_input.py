@@ -517,3 +517,26 @@ def test_folder_of_digests_says_they_are_left_out(tmp_path: Path) -> None:
     [line] = warnings(result)
     assert "folder holds no CloudTrail log files" in line
     assert line.endswith("CloudTrail-Digest and CloudTrail-Insight folders are left out")
+
+
+def test_json_column_holding_plain_text_is_read(tmp_path: Path) -> None:
+    # The console sign-in rule reads keys inside additionalEventData and responseElements,
+    # which CloudTrail writes as objects. Text there reads as NULL, as in Athena.
+    login = {
+        **NOISE[0],
+        "eventSource": "signin.amazonaws.com",
+        "eventName": "ConsoleLogin",
+        "eventID": "login-with-text",
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/alice"},
+        "additionalEventData": "MFAUsed=No",
+        "responseElements": "ConsoleLogin=Success",
+    }
+    folder = tmp_path / DAY
+    folder.mkdir(parents=True)
+    path = folder / "mixed.json.gz"
+    path.write_bytes(gzip_bytes([login, PLANTED[0]]))
+    result = CliRunner().invoke(app, ["hunt", str(tmp_path), "--rules", str(RULES)])
+    assert result.exit_code == 0, result.stderr
+    assert warnings(result) == []
+    assert found_ids(result) == {PLANTED[0]["eventID"]}
+    assert "2 records in 1 files" in result.stderr
