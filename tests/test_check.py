@@ -359,6 +359,20 @@ def test_changed_since_finds_names_git_quotes(repo: Path) -> None:
     assert paths == {edited.relative_to(repo).as_posix(), added.relative_to(repo).as_posix()}
 
 
+def test_changed_files_from_a_subfolder(repo: Path) -> None:
+    from siemgen.check import changed_files
+
+    (repo / "docs").mkdir()
+    (repo / "docs" / "notes.md").write_text("notes\n", encoding="utf-8")
+    commit_all(repo)
+    edit(repo, "    - attack.t1098.003", "    - attack.t1999.999")
+    added = repo / "sigma" / "aws" / "cloudtrail" / "added.yml"
+    added.write_text("title: [\n", encoding="utf-8")
+    expected = {(repo / RULE).resolve(), added.resolve()}
+    assert changed_files(repo / "docs", "HEAD") == expected
+    assert changed_files(repo, "HEAD") == expected
+
+
 @pytest.fixture
 def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     def refuse(*args: object, **kwargs: object) -> None:

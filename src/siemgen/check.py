@@ -100,7 +100,14 @@ def _rule_key(fingerprint: str, rule_path: Path, root: Path, config_text: str, o
 
 
 def changed_files(root: Path, ref: str) -> set[Path]:
-    """List files changed against a git ref: committed since it, staged, unstaged, untracked."""
+    """List files changed against a git ref: committed since it, staged, unstaged, untracked.
+
+    ``root`` may be any folder inside the repository. git lists paths from the top of the
+    repository, so the paths are resolved against it, not against ``root``.
+    """
+    top = _git(["git", "rev-parse", "--show-toplevel"], root, ref)
+    # rev-parse ends the path with a newline, and a path may itself end in one.
+    top_level = Path(os.fsdecode(top[:-1] if top.endswith(b"\n") else top))
     # --end-of-options (git 2.24 and later) makes git read the ref as a revision even when it
     # starts with "-", so that a ref such as --output=FILE cannot make git write a file.
     # -z lists each name as it is, ended by NUL. Without it, git quotes a name that has a
@@ -113,20 +120,27 @@ def changed_files(root: Path, ref: str) -> set[Path]:
     ]
     changed: set[Path] = set()
     for command in commands:
-        try:
-            output = subprocess.run(
-                command, cwd=root, check=True, capture_output=True, timeout=60
-            ).stdout
-        except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
-            stderr = getattr(error, "stderr", None)
-            detail = stderr.decode("utf-8", "replace") if stderr else str(error)
-            raise ConfigError(
-                f"cannot list the files changed since {ref!r}: {detail.strip()}",
-                path=root,
-                hint="pass a branch, tag or commit that exists, e.g. --changed-since origin/main",
-            ) from error
-        changed.update((root / os.fsdecode(name)).resolve() for name in output.split(b"\0") if name)
+        output = _git(command, top_level, ref)
+        changed.update(
+            (top_level / os.fsdecode(name)).resolve() for name in output.split(b"\0") if name
+        )
     return changed
+
+
+def _git(command: list[str], folder: Path, ref: str) -> bytes:
+    """Run a git command in ``folder`` and return its output, raising ConfigError on failure."""
+    try:
+        return subprocess.run(
+            command, cwd=folder, check=True, capture_output=True, timeout=60
+        ).stdout
+    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+        stderr = getattr(error, "stderr", None)
+        detail = stderr.decode("utf-8", "replace") if stderr else str(error)
+        raise ConfigError(
+            f"cannot list the files changed since {ref!r}: {detail.strip()}",
+            path=folder,
+            hint="pass a branch, tag or commit that exists, e.g. --changed-since origin/main",
+        ) from error
 
 
 class Cache:
