@@ -11,6 +11,7 @@ from siemgen.engines.duckdb import (
     load_records,
     matching_event_ids,
     network_hex_bounds,
+    prepare_connection,
     serde_row,
     to_duckdb,
 )
@@ -221,3 +222,24 @@ def test_matching_event_ids_full_query(con: duckdb.DuckDBPyConnection) -> None:
 def test_to_duckdb_rejects_bad_sql() -> None:
     with pytest.raises(ConversionError, match="does not parse"):
         to_duckdb("SELECT FROM WHERE (")
+
+
+def test_connection_gets_only_called_macros() -> None:
+    def macros(sql: list[str]) -> set[str]:
+        con = duckdb.connect()
+        prepare_connection(con, sql)
+        rows = con.execute(
+            "SELECT function_name FROM duckdb_functions() WHERE function_name LIKE 'siemgen_%'"
+        ).fetchall()
+        return {str(row[0]) for row in rows}
+
+    assert macros(["eventname = 'x'"]) == set()
+    assert macros(["SIEMGEN_JSON_SCALAR(additionaleventdata, '$.MFAUsed') = 'No'"]) == {
+        "siemgen_json_scalar"
+    }
+    assert macros(["siemgen_ip_hex(sourceipaddress) BETWEEN 'a' AND 'b'"]) == {
+        "siemgen_ip_hex",
+        "siemgen_ipv4_hex",
+        "siemgen_ipv6_hex",
+        "siemgen_ipv6_groups",
+    }

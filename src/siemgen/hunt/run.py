@@ -161,8 +161,11 @@ class HuntResult:
         return list(zip(self.detections, self.matches.rule_counts(), strict=True))
 
 
-def connect() -> duckdb.DuckDBPyConnection:
-    """Open the in-memory DuckDB connection a hunt runs on, with siemgen's macros created."""
+def connect(detections: Sequence[Detection] | None = None) -> duckdb.DuckDBPyConnection:
+    """Open the in-memory DuckDB connection a hunt runs on, with siemgen's macros created.
+
+    With ``detections``, only the macros their conditions call are created.
+    """
     # The hunt writes nothing but its output and the cache: no spilling to a temporary folder
     # and no extension downloads.
     con = duckdb.connect(
@@ -173,7 +176,8 @@ def connect() -> duckdb.DuckDBPyConnection:
             "autoload_known_extensions": False,
         },
     )
-    prepare_connection(con)
+    conditions = None if detections is None else [d.fast_condition for d in detections]
+    prepare_connection(con, conditions)
     return con
 
 
@@ -193,7 +197,7 @@ class Hunt:
         self.progress = progress
         paths = [path for detection in self.detections for path in detection.paths]
         self.selection = select_columns([*paths, *OUTPUT_PATHS])
-        self.con = connect()
+        self.con = connect(self.detections)
         # Set for each run with a cache: the Parquet file each log file was written to, and
         # the columns written, which include the columns the cache had before.
         self._written: dict[str, Path] = {}
