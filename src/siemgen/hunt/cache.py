@@ -33,6 +33,7 @@ from siemgen.output import atomic_write
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+ROW_GROUP_ROWS = 32768
 MANIFEST_VERSION = 1
 _PARQUET_NAME = re.compile(r"records-[0-9a-f]{16}\.parquet")
 
@@ -280,11 +281,12 @@ class ParquetCache:
         try:
             # Parquet 2 stores the strings that are not dictionary-encoded, such as eventID, as
             # DELTA_LENGTH_BYTE_ARRAY. With DuckDB 2.0.1 a cached scan of 1M records then took
-            # a median 0.195 s against 0.208 s, and writing cost no more. LZ4 decompresses
-            # faster than Zstandard.
+            # a median 0.195 s against 0.208 s, and writing cost no more. With row groups of
+            # 32,768 rows, a quarter of DuckDB's default, it took 0.179 s against 0.202 s.
+            # LZ4 decompresses faster than Zstandard.
             con.execute(
-                f"COPY ({source}) TO {sql_literal(str(partial))} "
-                "(FORMAT parquet, COMPRESSION lz4, PARQUET_VERSION V2)"
+                f"COPY ({source}) TO {sql_literal(str(partial))} (FORMAT parquet, "
+                f"COMPRESSION lz4, PARQUET_VERSION V2, ROW_GROUP_SIZE {ROW_GROUP_ROWS})"
             )
             partial.replace(target)
             self.owned.add(target.name)
