@@ -60,6 +60,7 @@ def hunt_command(
     paths: Annotated[
         list[Path],
         typer.Argument(
+            metavar="PATH...",
             help="CloudTrail log files (.json.gz, .json, .jsonl, .jsonl.gz, .ndjson, .ndjson.gz) "
             "or folders of them, searched recursively; AWSLogs/ folders as a trail writes them "
             "to S3 work.",
@@ -91,9 +92,9 @@ def hunt_command(
         typer.Option(
             "--format",
             "-f",
-            help="Output format: table, jsonl (one JSON object per rule and record), csv, or "
-            "json (one document with the counts and skipped files). Default: table on a "
-            "terminal, jsonl otherwise.",
+            help="Output format: table, jsonl (one compact JSON object per rule and record), "
+            "csv, or json (one document with the counts and skipped files). Default: table on "
+            "a terminal, jsonl otherwise.",
             show_default=False,
         ),
     ] = None,
