@@ -644,3 +644,16 @@ def test_links_in_cache_lead_nowhere(logs: Path, tmp_path: Path) -> None:
     assert victim.read_text(encoding="utf-8") == "precious\n"
     assert not (cache / MANIFEST).is_symlink()
     assert not (cache / DETECTIONS_FILE).is_symlink()
+
+
+def test_cached_file_named_by_another_path(logs: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    link = tmp_path / "same-logs"
+    link.symlink_to(logs, target_is_directory=True)
+    _, first = hunt([logs], rules=[CANONICAL], cache=cache)
+    _, second = hunt([link], rules=[CANONICAL], cache=cache)
+    assert second.cached_files == 3
+    assert ids(second.hits) == ids(first.hits)
+    for hit in second.hits:
+        assert hit.file.startswith(str(link))
+        assert hit.fields()["file"] == hit.file

@@ -57,10 +57,11 @@ _HIT_FIELDS = (
     *REPORTED_FIELDS,
     ("identity", _IDENTITY),
     ("userIdentity", _struct(IDENTITY_FIELDS)),
+    ("file", "source_file"),
 )
 
 HIT_OBJECT = f"CAST(to_json({_struct(_HIT_FIELDS)}) AS VARCHAR)"
-"""SQL that renders the reported fields of a record as one compact JSON object.
+"""SQL that renders the reported fields of a record and its log file as one compact JSON object.
 
 DuckDB renders it in the scan, once per match: the JSON lines output writes the text as it
 is, and the other formats parse it. DuckDB writes JSON as ``json.dumps`` does with
@@ -86,14 +87,13 @@ class Hit(NamedTuple):
     event_time: str | None
     event_id: str | None
     fields_json: str
-    """The reported fields as one JSON object (``HIT_OBJECT``)."""
+    """The reported fields and the file as one JSON object (``HIT_OBJECT``)."""
     rules: tuple[int, ...]
     """Indexes of the matching rules in the hunt's detection list."""
 
     def fields(self) -> dict[str, Any]:
         """Return the reported fields by CloudTrail name, with ``identity`` and ``file``."""
         fields: dict[str, Any] = json.loads(self.fields_json)
-        fields["file"] = self.file
         return fields
 
 

@@ -217,16 +217,22 @@ class Scanner:
     def insert_matches(self, source: str, names: Mapping[str, str]) -> None:
         """Add the records of ``source`` that match any rule to the match table.
 
-        ``names`` maps each ``source_file`` of ``source`` to the file name the hunt reports;
-        rows of other files are left out.
+        ``names`` maps each ``source_file`` of ``source`` to the file name the hunt reports,
+        which differs when the hunt names a cached file by another path.
         """
-        pairs = ", ".join(
-            f"({sql_literal(cached)}, {sql_literal(current)})" for cached, current in names.items()
-        )
+        if any(cached != current for cached, current in names.items()):
+            pairs = ", ".join(
+                f"({sql_literal(cached)}, {sql_literal(current)})"
+                for cached, current in names.items()
+            )
+            source = (
+                "SELECT records.* REPLACE (names.current AS source_file) "
+                f"FROM ({source}) AS records JOIN (VALUES {pairs}) AS names(cached, current) "
+                "ON records.source_file = names.cached"
+            )
         self.matches.insert(
-            f"SELECT names.current AS file, matched.* EXCLUDE (source_file) "
-            f"FROM ({self.match_query(source)}) AS matched "
-            f"JOIN (VALUES {pairs}) AS names(cached, current) ON matched.source_file = names.cached"
+            f"SELECT source_file AS file, matched.* EXCLUDE (source_file) "
+            f"FROM ({self.match_query(source)}) AS matched"
         )
 
     def range_counts(self, source: str) -> dict[str, int]:
