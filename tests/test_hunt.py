@@ -16,7 +16,7 @@ from siemgen.cli import app
 from siemgen.commands import hunt as command
 from siemgen.hunt import Hunt, hunt, load_rules
 
-from paths import CANONICAL, RULES
+from paths import CANONICAL, REPO, RULES
 
 DATA = Path(__file__).resolve().parent / "data" / "hunt"
 CANONICAL_TITLE = "AWS IAM Policy Changed"
@@ -426,3 +426,18 @@ def test_overlapping_paths_read_once_without_warning(bucket: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert "warning" not in result.stderr
     assert {json.loads(line)["eventID"] for line in result.stdout.splitlines()} == planted_ids()
+
+
+def test_python_api_example_in_docs_runs(
+    bucket: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    guide = (REPO / "docs" / "hunt.md").read_text(encoding="utf-8")
+    section = guide.split("## Python API", 1)[1]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(bucket)
+    (bucket / "sigma").symlink_to(RULES, target_is_directory=True)
+    exec(compile(example, "docs/hunt.md", "exec"), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(PLANTED)
+    assert any("PutUserPolicy" in line and "AWS IAM Policy Changed" in line for line in lines)
+    assert (bucket / ".hunt-cache" / "CACHEDIR.TAG").is_file()
