@@ -540,3 +540,20 @@ def test_json_column_holding_plain_text_is_read(tmp_path: Path) -> None:
     assert warnings(result) == []
     assert found_ids(result) == {PLANTED[0]["eventID"]}
     assert "2 records in 1 files" in result.stderr
+
+
+def test_bad_lines_file_does_not_repeat_batch_matches(tmp_path: Path) -> None:
+    # The delivered file is scanned before the JSON lines file fails in the same batch; the
+    # batch is then read again without the bad file, and its matches must count once.
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    (folder / "a.json").write_text(json.dumps({"Records": [PLANTED[0], NOISE[0]]}))
+    (folder / "b.jsonl").write_text("not json\n")
+    (folder / "c.jsonl").write_text("also not json\n")
+    result = run(str(folder), "-f", "json")
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)
+    assert [hit["eventID"] for hit in document["hits"]] == [PLANTED[0]["eventID"]]
+    assert [rule["hits"] for rule in document["rules"]] == [1]
+    cached = run(str(folder), "-f", "json", "--cache", str(tmp_path / "cache"))
+    assert json.loads(cached.stdout)["hits"] == document["hits"]

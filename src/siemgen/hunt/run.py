@@ -33,7 +33,7 @@ from siemgen.hunt.matches import MatchTable
 from siemgen.hunt.results import BatchResult, FileScan, Hit
 from siemgen.hunt.scan import Scanner
 from siemgen.hunt.schema import OUTPUT_PATHS, Selection, select_columns
-from siemgen.hunt.sql import sql_list, sql_literal
+from siemgen.hunt.sql import sql_list
 from siemgen.output import refuse_input
 from siemgen.rules import RULE_INPUT_SUFFIXES, find_rule_files, load_collection, rule_inputs
 
@@ -307,7 +307,7 @@ class Hunt:
             return scanner.scan_part(part)
         for log_file in part:
             self._written[log_file.name] = target
-        return scanner.run_grouped(f"SELECT * FROM read_parquet({sql_literal(str(target))})")
+        return scanner.scan_parquet(str(target))
 
     def _scan_cached(
         self, group: list[tuple[LogFile, CacheEntry]], scanned: BatchResult, matches: MatchTable

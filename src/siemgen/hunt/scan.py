@@ -246,13 +246,34 @@ class Scanner:
     # Log files from disk.
 
     def scan_part(self, files: Sequence[LogFile]) -> dict[str, FileScan]:
-        """Scan some JSON log files of any format; DuckDB errors propagate."""
+        """Scan some JSON log files of any format; DuckDB errors propagate.
+
+        The scan adds its matches only if it succeeds for every file, because a failed part
+        is scanned again in smaller parts.
+        """
         delivered = [log_file for log_file in files if log_file.format is LogFormat.RECORDS]
         lines = [log_file for log_file in files if log_file.format is LogFormat.LINES]
-        results = self.run_delivered(delivered) if delivered else {}
-        if lines:
-            results.update(self.run_grouped(line_records(lines, self.record_structure())))
+        with self._transaction():
+            results = self.run_delivered(delivered) if delivered else {}
+            if lines:
+                results.update(self.run_grouped(line_records(lines, self.record_structure())))
         return results
+
+    def scan_parquet(self, path: str) -> dict[str, FileScan]:
+        """Scan a Parquet copy of log files; DuckDB errors propagate and add no matches."""
+        with self._transaction():
+            return self.run_grouped(f"SELECT * FROM read_parquet({sql_literal(path)})")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """Run the block as one DuckDB transaction, undone if the block raises."""
+        self.con.begin()
+        try:
+            yield
+        except BaseException:
+            self.con.rollback()
+            raise
+        self.con.commit()
 
     def scan_files(
         self, files: Sequence[LogFile], progress: Callable[[int], None] | None = None
