@@ -567,6 +567,24 @@ def test_output_over_a_log_file_refused(logs: Path, tmp_path: Path) -> None:
     assert elsewhere.read_bytes() == before
 
 
+def test_output_over_json_lines_log_refused(logs: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "exported.jsonl"
+    elsewhere.write_text("".join(json.dumps(record) + "\n" for record in NOISE[:2]))
+    before = elsewhere.read_bytes()
+    args = ["hunt", str(logs), "--rules", str(CANONICAL), "-o", str(elsewhere)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "the --output file is a CloudTrail log file" in result.stderr
+    assert elsewhere.read_bytes() == before
+    # A hunt's own JSON lines output is replaced by the next hunt.
+    earlier = tmp_path / "hits.jsonl"
+    args[-1] = str(earlier)
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert earlier.read_text().startswith('{"rule_id"')
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0, again.stderr
+
+
 def test_warm_hunt_leaves_manifest_untouched(logs: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     hunt([logs], rules=[CANONICAL], cache=cache)

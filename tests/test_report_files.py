@@ -117,10 +117,9 @@ def test_test_report_cannot_replace_an_input(
         path.symlink_to(rule)
     result = invoke("test", str(rules if named == "folder" else rule), option, str(path))
     assert result.exit_code == 2
+    assert "a report may not be named like a rule or test file" in result.stderr
     if report == "link":
-        assert f"the {option} file is among the rule and test files" in result.stderr
-    else:
-        assert "a report may not be named like a rule or test file" in result.stderr
+        assert "nor be a link to one" in result.stderr
     assert victim.read_bytes() == before
 
 
@@ -132,9 +131,11 @@ def test_hunt_output_cannot_replace_a_rule(tmp_path: Path) -> None:
     rule = canonical_in(rules)
     link = tmp_path / "hits.txt"
     link.symlink_to(rule)
+    before = rule.read_bytes()
     result = invoke("hunt", str(logs), "-r", str(rules), "-o", str(link))
     assert result.exit_code == 2
-    assert "the --output file is among the rule and test files under" in result.stderr
+    assert "nor be a link to one" in result.stderr
+    assert rule.read_bytes() == before
 
 
 def test_same_file_for_junit_and_json_refused(tmp_path: Path) -> None:
@@ -181,3 +182,29 @@ def test_dot_dot_report_makes_no_extra_folder(tmp_path: Path) -> None:
     write_report(tmp_path / "ghost" / ".." / "report.json", b"{}", "--output")
     assert (tmp_path / "report.json").read_bytes() == b"{}"
     assert not (tmp_path / "ghost").exists()
+
+
+def test_link_to_a_rule_refused_as_report(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    rule = next(rules.rglob("aws_iam_policy_changed.yml"))
+    before = rule.read_bytes()
+    link = tmp_path / "report.csv"
+    link.symlink_to(rule)
+    result = invoke("test", str(CANONICAL), "--json", str(link))
+    assert result.exit_code == 2
+    assert "nor be a link to one" in result.stderr
+    assert rule.read_bytes() == before
+
+
+def test_hunt_to_stdout_pipe_does_not_wait(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    log = tmp_path / "one.jsonl"
+    log.write_text(json.dumps({"eventID": "x", "eventName": "GetUser"}) + "\n")
+    siemgen = str(Path(sys.executable).with_name("siemgen"))
+    command = [siemgen, "hunt", str(log), "-r", str(CANONICAL), "-o", "/dev/stdout"]
+    done = subprocess.run(command, capture_output=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert b"0 matching records" in done.stderr

@@ -235,9 +235,12 @@ def check_report_path(path: Path, option: str) -> None:
     folder that exists must be writable, and so must the report if it exists.
     """
     hint = f"pass a writable file path to {option}"
-    if path.name.lower().endswith(RULE_INPUT_SUFFIXES):
+    # A symbolic link is written through to its target, so the target's name counts too.
+    names = {path.name, Path(os.path.realpath(path)).name}
+    if any(name.lower().endswith(RULE_INPUT_SUFFIXES) for name in names):
         raise ConfigError(
-            "a report may not be named like a rule or test file (.yml, .yaml, .tests.json)",
+            "a report may not be named like a rule or test file (.yml, .yaml, .tests.json), "
+            "nor be a link to one",
             path=path,
             hint=f"give {option} another suffix",
         )

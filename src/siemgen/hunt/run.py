@@ -486,15 +486,32 @@ def check_paths(
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
+# Keys of a CloudTrail record; a hunt's own JSON lines start with "rule_id" instead.
+_RECORD_KEYS = (b'"eventTime"', b'"eventID"', b'"eventSource"', b'"eventName"')
+
+
 def refuse_log_overwrite(output: Path) -> None:
-    """Raise ConfigError when ``output`` is an existing CloudTrail log file, gzip or JSON."""
+    """Raise ConfigError when ``output`` is an existing CloudTrail log file.
+
+    A log file is gzip, a JSON object with a ``Records`` array, or JSON lines whose first
+    line is a record. Only a regular file is read: reading a pipe such as ``/dev/stdout``
+    would wait for input that never comes.
+    """
     try:
+        if not output.is_file():
+            return
         with output.open("rb") as stream:
-            start = stream.read(64)
+            start = stream.read(64 * 1024)
     except OSError:
         return
     text = start.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if start.startswith(_GZIP_MAGIC) or text.startswith(b'{"Records"'):
+    first_line = text.split(b"\n", 1)[0]
+    is_record = (
+        first_line.startswith(b"{")
+        and not first_line.startswith(b'{"rule_id"')
+        and any(key in first_line for key in _RECORD_KEYS)
+    )
+    if start.startswith(_GZIP_MAGIC) or text.startswith(b'{"Records"') or is_record:
         raise ConfigError(
             "the --output file is a CloudTrail log file",
             path=output,
