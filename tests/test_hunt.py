@@ -198,6 +198,14 @@ def test_hunt_reads_each_file_once(bucket: Path) -> None:
     assert len(result.hits) == len(PLANTED)
 
 
+def test_hunt_reads_hard_linked_file_once(bucket: Path) -> None:
+    path = next(bucket.rglob("*A1B2C3D4E5F6A7B8.json.gz"))
+    path.with_name("copy-" + path.name).hardlink_to(path)
+    _, result = hunt([bucket], rules=[CANONICAL])
+    assert len(result.hits) == len(PLANTED)
+    assert len(result.files) == 6
+
+
 def test_cli_jsonl_lists_matches(bucket: Path) -> None:
     result = run(str(bucket), "--rules", str(RULES))
     assert result.exit_code == 0, result.output

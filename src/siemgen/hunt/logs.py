@@ -68,6 +68,8 @@ class LogFile:
     """UTC delivery date from the ``CloudTrail/<region>/YYYY/MM/DD`` folders, if present."""
     resolved: Path
     """The absolute path with symbolic links resolved, which identifies the file."""
+    inode: tuple[int, int]
+    """The device and inode numbers, the same for every hard link to the file."""
 
     @property
     def name(self) -> str:
@@ -232,6 +234,7 @@ def _log_file(path: Path, stat: os.stat_result, resolved: Path | None = None) ->
         compressed=kind[1],
         day=day,
         resolved=resolved or path.resolve(),
+        inode=_identity(stat),
     )
 
 
@@ -355,7 +358,7 @@ def find_log_files(
     ignore = ignore or {}
     found = Discovery()
     walker = _Walker(window, found, _ignored_identities(ignore), markers)
-    seen: set[Path] = set()
+    seen: set[tuple[int, int]] = set()
     for path in paths:
         try:
             exists = path.exists()
@@ -391,11 +394,13 @@ def find_log_files(
     return found
 
 
-def _add(found: Discovery, seen: set[Path], log_file: LogFile, window: TimeRange) -> None:
-    key = log_file.resolved
-    if key in seen:
+def _add(
+    found: Discovery, seen: set[tuple[int, int]], log_file: LogFile, window: TimeRange
+) -> None:
+    # By inode, so that a file reached through a symbolic or hard link is read once.
+    if log_file.inode in seen:
         return
-    seen.add(key)
+    seen.add(log_file.inode)
     if log_file.day is not None and not window.keeps_days(log_file.day, log_file.day):
         found.pruned_files += 1
         return
