@@ -408,6 +408,23 @@ def test_unreadable_log_path_is_skipped(tmp_path: Path) -> None:
     assert {json.loads(line)["eventID"] for line in done.stdout.splitlines()} == GOOD_IDS
 
 
+def test_unreadable_file_named_directly_is_skipped(tmp_path: Path) -> None:
+    good_bucket(tmp_path)
+    locked = tmp_path / "locked.json"
+    locked.write_bytes(b"{}")
+    locked.chmod(0)
+    command = [*_without_file_override(), sys.executable, "-c"]
+    command += ["from siemgen.cli import main; main()", "hunt", str(tmp_path / "AWSLogs")]
+    command += [str(locked), "--rules", str(CANONICAL)]
+    done = subprocess.run(
+        command, capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False
+    )
+    assert done.returncode == 1, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
+    assert lines == [f"warning: {locked}: skipped: permission denied"]
+    assert {json.loads(line)["eventID"] for line in done.stdout.splitlines()} == GOOD_IDS
+
+
 def test_file_name_cannot_forge_warning_lines(tmp_path: Path) -> None:
     good_bucket(tmp_path)
     forged = "a\nwarning: other.json: skipped: file is empty\n\x1b[2Jb.json"

@@ -61,6 +61,8 @@ def hunt_command(
         list[Path],
         typer.Argument(
             metavar="PATH...",
+            # An unreadable log path is skipped with a warning by the hunt, not refused here.
+            readable=False,
             help="CloudTrail log files (.json.gz, .json, .jsonl, .jsonl.gz, .ndjson, .ndjson.gz) "
             "or folders of them, searched recursively; AWSLogs/ folders as a trail writes them "
             "to S3 work.",
