@@ -160,6 +160,23 @@ def test_hunt_sorts_hits_by_event_time(bucket: Path) -> None:
     assert times == sorted(record["eventTime"] for record in PLANTED)
 
 
+def test_hunt_sorts_by_time_not_text(tmp_path: Path) -> None:
+    base = by_name(PLANTED, "PutUserPolicy")
+    records = [
+        {**base, "eventID": "later", "eventTime": "2026-11-05T08:00:00.9Z"},
+        {**base, "eventID": "earlier", "eventTime": "2026-11-05T08:00:00Z"},
+        {**base, "eventID": "no-time", "eventTime": None},
+        {**base, "eventID": "first-of-day", "eventTime": "2026-11-05 00:00:01Z"},
+    ]
+    log = tmp_path / "records.jsonl"
+    log.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    _, result = hunt([log], rules=[CANONICAL])
+    order = [hit.event_id for hit in result.hits]
+    assert order == ["no-time", "first-of-day", "earlier", "later"]
+    lines = run(str(log), "--rules", str(CANONICAL), "-f", "jsonl").stdout.splitlines()
+    assert [json.loads(line)["eventID"] for line in lines] == order
+
+
 def test_hunt_counts_hits_per_rule(bucket: Path) -> None:
     _, result = hunt([bucket], rules=[RULES])
     counts = {detection.title: count for detection, count in result.rule_counts()}

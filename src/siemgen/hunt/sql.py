@@ -26,17 +26,22 @@ def _time_bound(moment: dt.datetime) -> str:
     return f"TIMESTAMP {sql_literal(naive.isoformat(sep=' '))}"
 
 
+def event_moment(column: str = "eventtime") -> str:
+    """Return SQL for the moment an eventTime text names, or NULL when it names none."""
+    # NOTE: DuckDB's cast to TIMESTAMP ignores a numeric UTC offset such as +02:00; CloudTrail
+    # writes eventTime in UTC with a Z suffix, which the cast reads correctly.
+    # DuckDB also casts the words epoch and infinity; a CloudTrail time starts with its year.
+    return (
+        f"CASE WHEN substr({column}, 1, 1) BETWEEN '0' AND '9' "
+        f"THEN TRY_CAST({column} AS TIMESTAMP) END"
+    )
+
+
 def time_condition(time_range: TimeRange, column: str = "eventtime") -> str:
     """Return the SQL condition that keeps records whose ``column`` is in ``time_range``."""
     if time_range.is_open:
         return "TRUE"
-    # NOTE: DuckDB's cast to TIMESTAMP ignores a numeric UTC offset such as +02:00; CloudTrail
-    # writes eventTime in UTC with a Z suffix, which the cast reads correctly.
-    # DuckDB also casts the words epoch and infinity; a CloudTrail time starts with its year.
-    moment = (
-        f"CASE WHEN substr({column}, 1, 1) BETWEEN '0' AND '9' "
-        f"THEN TRY_CAST({column} AS TIMESTAMP) END"
-    )
+    moment = event_moment(column)
     parts = []
     if time_range.since is not None:
         parts.append(f"{moment} >= {_time_bound(time_range.since)}")
