@@ -222,7 +222,8 @@ def _run(
         write_report(output, text.getvalue().encode("utf-8"), "--output")
     for line in summary_lines(result, rule_set):
         typer.echo(printable(line), err=True)
-    return EXIT_INCOMPLETE if result.skipped or rule_set.errors else EXIT_OK
+    incomplete = result.skipped or result.files_read_in_part or rule_set.errors
+    return EXIT_INCOMPLETE if incomplete else EXIT_OK
 
 
 def _write_stdout(text: str) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 import duckdb
 
+from siemgen.hunt.fallback import UnreadableLog
 from siemgen.hunt.logs import LogFile, LogFormat
 from siemgen.hunt.results import BatchResult, FileScan
 
@@ -32,6 +33,9 @@ DATA_ERRORS: tuple[type[duckdb.Error], ...] = (
 ScanPart = Callable[[Sequence[LogFile]], dict[str, FileScan]]
 """Scan some files and return each file's counts and hits; DuckDB errors propagate."""
 
+Rescue = Callable[[LogFile], FileScan]
+"""Read one file that DuckDB rejected another way; raise UnreadableLog when that fails too."""
+
 
 def batches(files: Sequence[LogFile], batch_bytes: int = BATCH_BYTES) -> list[list[LogFile]]:
     """Split files into consecutive batches of about ``batch_bytes`` on disk each."""
@@ -49,11 +53,14 @@ def batches(files: Sequence[LogFile], batch_bytes: int = BATCH_BYTES) -> list[li
     return groups
 
 
-def isolate(batch: Sequence[LogFile], result: BatchResult, scan: ScanPart) -> None:
+def isolate(
+    batch: Sequence[LogFile], result: BatchResult, scan: ScanPart, rescue: Rescue | None = None
+) -> None:
     """Run ``scan`` on ``batch``; on a data error, find the unreadable files and skip them.
 
     DuckDB names the file in most read errors. That file is tried alone and the rest of the
-    batch again. Otherwise the batch is split in halves until each failing file is alone.
+    batch again. Otherwise the batch is split in halves until each failing file is alone. A
+    file that fails alone is given to ``rescue``, and skipped only if that fails too.
     """
     pending: list[Sequence[LogFile]] = [batch]
     while pending:
@@ -65,7 +72,7 @@ def isolate(batch: Sequence[LogFile], result: BatchResult, scan: ScanPart) -> No
             message = error_text(error)
             if len(part) == 1:
                 logger.debug("file %s failed: %s", part[0].name, message)
-                result.failed[part[0].name] = file_reason(message, part[0])
+                _rescue_or_skip(part[0], file_reason(message, part[0]), result, rescue)
                 continue
             named = _named_file(part, message)
         if named is not None:
@@ -75,6 +82,24 @@ def isolate(batch: Sequence[LogFile], result: BatchResult, scan: ScanPart) -> No
             middle = len(part) // 2
             pending.append(part[middle:])
             pending.append(part[:middle])
+
+
+def _rescue_or_skip(
+    log_file: LogFile, reason: str, result: BatchResult, rescue: Rescue | None
+) -> None:
+    """Record the file as read by ``rescue``, or as skipped with the most precise reason."""
+    if rescue is not None:
+        try:
+            result.files[log_file.name] = rescue(log_file)
+            return
+        except UnreadableLog as error:
+            # Python's reason names the line and column of bad JSON, which DuckDB's does not.
+            # DuckDB's reason stays for a file too large for the fallback reader.
+            if not str(error).startswith("the file is larger than"):
+                reason = str(error)
+        except DATA_ERRORS as error:
+            logger.debug("file %s failed again after Python read it: %s", log_file.name, error)
+    result.failed[log_file.name] = reason
 
 
 def error_text(error: duckdb.Error) -> str:

@@ -215,6 +215,8 @@ def summary_lines(result: HuntResult, rule_set: RuleSet) -> list[str]:
     notes = []
     if result.skipped:
         notes.append(f"{len(result.skipped)} files or folders skipped")
+    if result.files_read_in_part:
+        notes.append(f"{result.files_read_in_part} files read in part")
     if rule_set.errors:
         notes.append(f"{len(rule_set.errors)} rules could not run")
     if rule_set.other_logsources:

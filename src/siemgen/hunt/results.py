@@ -130,6 +130,12 @@ class FileScan:
     """Raw name of each required field to the number of records that lack it."""
     empty_records: int = 0
     """Records that have none of the required fields."""
+    lines: int = 0
+    """Lines that are not blank, counted when Python's parser read the file."""
+    bad_lines: int = 0
+    """Lines left out because they are not JSON, when Python's parser read the file."""
+    repaired_strings: int = 0
+    """Strings whose lone surrogates or bytes that are not UTF-8 were read as U+FFFD."""
 
 
 @dataclass

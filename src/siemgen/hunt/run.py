@@ -147,6 +147,11 @@ class HuntResult:
         return sum(scan.records for scan in self.files)
 
     @property
+    def files_read_in_part(self) -> int:
+        """Return the number of files read without the lines that are not JSON."""
+        return sum(1 for scan in self.files if scan.bad_lines)
+
+    @property
     def records_in_range(self) -> int:
         """Return the number of records read whose eventTime is inside the time range."""
         return sum(scan.in_range for scan in self.files)
@@ -287,7 +292,14 @@ class Hunt:
         self._written_columns = self.cache.widened(missing, self.selection)
         scanner = self._scanner(self._written_columns, result.matches)
         for batch in batches(missing):
-            isolate(batch, scanned, lambda part: self._write_and_scan(scanner, part, result))
+            # A file that DuckDB cannot read and Python's parser can is not cached, so it is
+            # read, and warned about, again on every hunt.
+            isolate(
+                batch,
+                scanned,
+                lambda part: self._write_and_scan(scanner, part, result),
+                scanner.rescue,
+            )
             if self.progress is not None:
                 self.progress.advance(sum(log_file.size for log_file in batch))
 
@@ -396,6 +408,21 @@ class Hunt:
                 result.warnings.append(
                     f"{log_file.path}: of {scan.records} records, {lacking}; "
                     "they were scanned anyway"
+                )
+            if scan.bad_lines:
+                verb = "is" if scan.bad_lines == 1 else "are"
+                result.warnings.append(
+                    f"{log_file.path}: {scan.bad_lines} of its {scan.lines} lines {verb} not "
+                    "valid JSON and were left out; the other lines were scanned"
+                )
+            if scan.repaired_strings:
+                strings = (
+                    "1 string" if scan.repaired_strings == 1 else f"{scan.repaired_strings} strings"
+                )
+                result.warnings.append(
+                    f"{log_file.path}: {strings} held a lone UTF-16 surrogate or bytes that are "
+                    "not UTF-8, which DuckDB rejects; Python's JSON parser read the file, with "
+                    "each such character as U+FFFD"
                 )
             result.files.append(scan)
         # A rule may match a record without any of the four fields, as on errorCode alone,

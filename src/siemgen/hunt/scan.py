@@ -21,6 +21,7 @@ from typing import Any
 import duckdb
 
 from siemgen.hunt.detections import Detection
+from siemgen.hunt.fallback import read_fallback
 from siemgen.hunt.isolation import batches, isolate
 from siemgen.hunt.logs import LogFile, LogFormat, TimeRange
 from siemgen.hunt.matches import MatchTable
@@ -176,10 +177,13 @@ class Scanner:
             "GROUP BY source_file"
         )
 
-    def run_grouped(self, source: str) -> dict[str, FileScan]:
-        """Run the grouped query over ``source`` and return each file's counts."""
+    def run_grouped(self, source: str, parameters: Sequence[object] = ()) -> dict[str, FileScan]:
+        """Run the grouped query over ``source`` and return each file's counts.
+
+        ``parameters`` are the values of the ``?`` placeholders in ``source``.
+        """
         lacking = ", ".join(f"missing_{column}" for column, _ in REQUIRED_FIELDS)
-        with self._batch_table(self.grouped_query(source)) as table:
+        with self._batch_table(self.grouped_query(source), parameters) as table:
             rows = self.con.execute(
                 f"SELECT source_file, records, in_range, {lacking}, empty_records FROM {table}"
             ).fetchall()
@@ -189,13 +193,13 @@ class Scanner:
         return {str(row[0]): _file_scan(row) for row in rows}
 
     @contextmanager
-    def _batch_table(self, query: str) -> Iterator[str]:
+    def _batch_table(self, query: str, parameters: Sequence[object] = ()) -> Iterator[str]:
         """Keep the result of ``query`` in a temporary table while the block reads it.
 
         Python reads the counts and DuckDB copies the matches from the table, so the JSON
         is scanned once. DuckDB data errors from the scan propagate.
         """
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE hunt_batch AS {query}")
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE hunt_batch AS {query}", list(parameters))
         try:
             yield "hunt_batch"
         finally:
@@ -259,6 +263,29 @@ class Scanner:
                 results.update(self.run_grouped(line_records(lines, self.record_structure())))
         return results
 
+    def scan_records(self, name: str, records: Sequence[str]) -> FileScan:
+        """Scan the records of one file, given as JSON texts; DuckDB errors propagate."""
+        structure = sql_literal(self.record_structure())
+        source = (
+            f"SELECT ? AS source_file, unnest(from_json(json, {structure})) "
+            "FROM (SELECT unnest(?::VARCHAR[]) AS json) AS texts"
+        )
+        with self._transaction():
+            scans = self.run_grouped(source, [name, list(records)])
+        return scans.get(name, FileScan(name))
+
+    def rescue(self, log_file: LogFile) -> FileScan:
+        """Read a file that DuckDB rejected with Python's parser, then scan its records.
+
+        Raises UnreadableLog with the reason when Python cannot read it either.
+        """
+        read = read_fallback(log_file)
+        scan = self.scan_records(log_file.name, read.records)
+        scan.lines = read.lines
+        scan.bad_lines = read.bad_lines
+        scan.repaired_strings = read.repaired_strings
+        return scan
+
     def scan_parquet(self, path: str) -> dict[str, FileScan]:
         """Scan a Parquet copy of log files; DuckDB errors propagate and add no matches."""
         with self._transaction():
@@ -281,7 +308,7 @@ class Scanner:
         """Scan JSON log files batch by batch, reporting each unreadable file with its reason."""
         result = BatchResult()
         for batch in batches(files):
-            isolate(batch, result, self.scan_part)
+            isolate(batch, result, self.scan_part, self.rescue)
             if progress is not None:
                 progress(sum(log_file.size for log_file in batch))
         return result
