@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterable, Iterator
@@ -9,13 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from siemgen.errors import ConfigError, RuleLoadError
 
-# pySigma takes a third of a second to import; finding rule files and the check cache do
-# without it, so it is imported where a rule is parsed.
+# pySigma takes a third of a second to import and PyYAML about 10 ms; finding rule files and
+# the caches do without them, so they are imported where a rule is parsed.
 if TYPE_CHECKING:
+    import yaml
     from sigma.exceptions import SigmaError
     from sigma.rule import SigmaRule
 
@@ -39,10 +39,15 @@ MAX_CONDITION_DEPTH = 64
 _SAFE_STEM = re.compile(r"[^A-Za-z0-9_.-]+")
 _CONDITION_TOKEN = re.compile(r"\(|\)|[^\s()]+")
 
-try:
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
-except AttributeError:  # PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
+
+@functools.cache
+def _loader_class() -> type[yaml.SafeLoader]:
+    """Return libyaml's loader, or PyYAML's own when it was built without libyaml."""
+    import yaml
+
+    loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return loader
+
 
 KeyPath = tuple[str | int, ...]
 
@@ -124,6 +129,8 @@ def find_rule_files(paths: Iterable[Path]) -> list[Path]:
 
 def _key_lines(node: yaml.Node, path: Path) -> dict[KeyPath, int]:
     """Map every key path to its line, rejecting duplicate keys, aliases and deep nesting."""
+    import yaml
+
     lines: dict[KeyPath, int] = {}
     seen: set[int] = set()
 
@@ -167,8 +174,11 @@ def _key_lines(node: yaml.Node, path: Path) -> dict[KeyPath, int]:
 
 def parse_yaml(text: str, path: Path) -> tuple[dict[str, Any], dict[KeyPath, int]]:
     """Parse one YAML document into data and a key-path-to-line map."""
+    # PyYAML is imported here, so that commands that only read the caches load faster.
+    import yaml
+
     try:
-        loader = _Loader(text)
+        loader = _loader_class()(text)
         try:
             node = loader.get_single_node()
             if node is None:
