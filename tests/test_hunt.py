@@ -294,7 +294,7 @@ def test_cli_no_hits_exits_zero(bucket: Path) -> None:
     result = run(str(noise_only), "--rules", str(CANONICAL))
     assert result.exit_code == 0
     assert result.stdout == ""
-    assert "1 of 1 rules matched nothing" in result.stderr
+    assert "1 of 1 rule matched nothing" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -362,7 +362,7 @@ def test_cli_leaves_other_logsources_out(bucket: Path, tmp_path: Path) -> None:
     )
     result = run(str(bucket), "--rules", str(rules))
     assert result.exit_code == 0, result.stderr
-    assert "1 rules for other log sources left out" in result.stderr
+    assert "1 rule for other log sources left out" in result.stderr
 
 
 def test_cli_warns_of_shared_rule_id(bucket: Path, tmp_path: Path) -> None:

@@ -77,7 +77,7 @@ def test_truncated_gzip_is_skipped(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert warnings(result) == [f"warning: {bad}: skipped: gzip data is truncated"]
     assert found_ids(result) == GOOD_IDS
-    assert "1 files or folders skipped" in result.stderr
+    assert "1 file or folder skipped" in result.stderr
     assert "6 records in 2 files; 3 matching records" in result.stderr
 
 
@@ -554,7 +554,7 @@ def test_json_column_holding_plain_text_is_read(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert warnings(result) == []
     assert found_ids(result) == {PLANTED[0]["eventID"]}
-    assert "2 records in 1 files" in result.stderr
+    assert "2 records in 1 file" in result.stderr
 
 
 def test_bad_lines_file_does_not_repeat_batch_matches(tmp_path: Path) -> None:
@@ -585,9 +585,8 @@ def test_lone_surrogate_does_not_hide_file(tmp_path: Path) -> None:
     result = run(str(tmp_path))
     assert result.exit_code == 0, result.stderr
     assert warnings(result) == [
-        f"warning: {bad}: 1 string held a lone UTF-16 surrogate or bytes that are not UTF-8, "
-        "which DuckDB rejects; Python's JSON parser read the file, with each such character "
-        "as U+FFFD"
+        f"warning: {bad}: it holds 1 lone UTF-16 surrogate or byte sequence that is not "
+        "UTF-8, which DuckDB rejects; the file was read with U+FFFD in place of each"
     ]
     assert found_ids(result) == GOOD_IDS | {PLANTED[3]["eventID"]}
     assert "8 records in 3 files" in result.stderr
@@ -612,11 +611,11 @@ def test_bad_lines_leave_the_rest_of_the_file(tmp_path: Path) -> None:
     result = run(str(tmp_path))
     assert result.exit_code == 1
     assert warnings(result) == [
-        f"warning: {lines}: 2 of its 4 lines are not valid JSON and were left out; the other "
-        "lines were scanned"
+        f"warning: {lines}: 2 of its 4 lines are not valid JSON and were left out; the others "
+        "were scanned"
     ]
     assert found_ids(result) == GOOD_IDS | {PLANTED[3]["eventID"], PLANTED[4]["eventID"]}
-    assert "1 files read in part" in result.stderr
+    assert "1 file read in part" in result.stderr
     cached = run(str(tmp_path), "--cache", str(tmp_path / "cache"))
     again = run(str(tmp_path), "--cache", str(tmp_path / "cache"))
     assert cached.stdout == again.stdout == result.stdout
@@ -633,3 +632,84 @@ def test_fallback_keeps_first_of_repeated_keys(tmp_path: Path) -> None:
     result = run(str(folder))
     assert result.exit_code == 0, result.stderr
     assert found_ids(result) == {PLANTED[0]["eventID"]}
+
+
+def _poisoned(record: dict[str, Any]) -> str:
+    """Return a record's JSON text with a lone surrogate escape, which DuckDB rejects."""
+    return json.dumps({**record, "requestParameters": {"key": "\ud800"}})
+
+
+@pytest.mark.parametrize(
+    ("prefix", "value"),
+    [("\ufeff", '"plain"'), ("", "NaN"), ("", "1e400"), ("", "[" * 200 + "]" * 200)],
+    ids=["byte-order-mark", "nan", "huge-number", "deep-nesting"],
+)
+def test_repair_reads_what_duckdb_reads(tmp_path: Path, prefix: str, value: str) -> None:
+    # The same document without the poisoned record is read by DuckDB directly; with it, the
+    # repaired text must give the planted record as well.
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    planted = json.dumps(PLANTED[0])[:-1] + f', "additionalEventData": {value}}}'
+    document = prefix + '{"Records": [' + planted + ", " + _poisoned(NOISE[0]) + "]}"
+    (folder / "records.json").write_text(document, encoding="utf-8")
+    result = run(str(folder), "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    assert {hit["eventID"] for hit in json.loads(result.stdout)["hits"]} == {PLANTED[0]["eventID"]}
+    assert "2 records in 1 file" in result.stderr
+
+
+def test_repair_counts_each_bad_sequence(tmp_path: Path) -> None:
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    record = {**PLANTED[0], "userIdentity": {"type": "IAMUser", "userName": "alice"}}
+    data = json.dumps({"Records": [record]}).encode()
+    data = data.replace(b"alice", b"a\xffl\xfeice").replace(b"IAMUser", b"IAM\xffUser")
+    (folder / "records.json").write_bytes(data)
+    result = run(str(folder), "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    assert "it holds 3 lone UTF-16 surrogates or byte sequences that are not UTF-8" in (
+        result.stderr
+    )
+    [hit] = json.loads(result.stdout)["hits"]
+    assert hit["userIdentity"]["userName"] == "a\ufffdl\ufffdice"
+
+
+def test_repair_keeps_pairs_and_escaped_backslashes(tmp_path: Path) -> None:
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    # A valid pair, text that only looks like an escape, a lone low surrogate and a high
+    # surrogate at the end of a string.
+    name = '"\\ud83d\\ude00 \\\\ud800 \\udc00 x\\ud800"'
+    base = {key: value for key, value in PLANTED[0].items() if key != "userIdentity"}
+    record = json.dumps(base)[:-1] + ', "userIdentity": {"userName": ' + name + "}}"
+    (folder / "records.jsonl").write_text(record + "\n", encoding="utf-8")
+    result = run(str(folder), "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    [hit] = json.loads(result.stdout)["hits"]
+    assert hit["userIdentity"]["userName"] == "\U0001f600 \\ud800 \ufffd x\ufffd"
+    assert "it holds 2 lone UTF-16 surrogates" in result.stderr
+
+
+def test_one_bad_line_of_one_is_named(tmp_path: Path) -> None:
+    folder = good_bucket(tmp_path)
+    bad = folder / "single.jsonl"
+    bad.write_text("not json\n")
+    result = run(str(tmp_path))
+    assert result.exit_code == 1
+    assert warnings(result) == [
+        f"warning: {bad}: skipped: not valid JSON: its one line is not JSON"
+    ]
+
+
+def test_json_document_lists_warnings(tmp_path: Path) -> None:
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    lines = folder / "part.jsonl"
+    lines.write_text(json.dumps(PLANTED[0]) + "\nnot json\n")
+    result = run(str(folder), "-f", "json")
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)
+    assert document["warnings"] == [
+        f"{lines}: 1 of its 2 lines is not valid JSON and was left out; the others were scanned"
+    ]
+    assert document["skipped"] == []

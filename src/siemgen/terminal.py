@@ -10,6 +10,13 @@ from __future__ import annotations
 import unicodedata
 
 
+def counted(number: int, noun: str, plural: str | None = None) -> str:
+    """Return ``number`` and ``noun``, in the plural unless the number is one."""
+    if number == 1:
+        return f"1 {noun}"
+    return f"{number} {plural or noun + 's'}"
+
+
 def printable(text: str) -> str:
     """Return ``text`` with control and format characters written as Python escapes.
 

@@ -1,19 +1,23 @@
-"""Read a log file that DuckDB rejected with Python's JSON parser, keeping what can be kept.
+"""Repair a log file that DuckDB rejected, so that one bad value cannot hide the whole file.
 
-DuckDB rejects a whole file for one value it cannot read: a string with a lone UTF-16
-surrogate escape (``"\\ud800"``), which JSON's grammar allows (RFC 8259, section 8.2), or
-one line of a JSON lines file that is not JSON. A value in a logged API call could thus hide
-the whole file from a hunt. This reader takes the records that parse, writes each lone
-surrogate as U+FFFD, and counts what it changed or left out, so the hunt can warn of it.
+DuckDB rejects a whole file for one string with a lone UTF-16 surrogate escape
+(``"\\ud800"``), which JSON's grammar allows (RFC 8259, section 8.2). It does the same for
+bytes that are not UTF-8, and for one line of a JSON lines file that is not JSON. A value in a
+logged API call could thus hide every record delivered with it.
+
+This reader writes each lone surrogate escape and each byte sequence that is not UTF-8 as
+U+FFFD, drops a leading byte order mark, and leaves out the lines that Python's JSON parser
+rejects. Everything else stays as the file has it, so DuckDB then reads the repaired text
+exactly as it reads a file: numbers keep their text, and the first of repeated keys counts.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import re
 import zlib
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 from siemgen.hunt.logs import LogFile, LogFormat
 
@@ -21,6 +25,10 @@ from siemgen.hunt.logs import LogFile, LogFormat
 MAX_BYTES = 256 * 1024 * 1024
 
 _REPLACEMENT = "\ufffd"
+_REPLACEMENT_ESCAPE = "\\ufffd"
+# A run of backslashes, then u and four hex digits: a \u escape when the run is odd, because
+# each pair of backslashes is an escaped backslash.
+_UNICODE_ESCAPE = re.compile(r"(\\+)u([0-9a-fA-F]{4})")
 
 
 class UnreadableLog(Exception):
@@ -28,35 +36,29 @@ class UnreadableLog(Exception):
 
 
 @dataclass
-class FallbackRead:
-    """The records of one file as JSON texts, and what the reader changed or left out."""
+class RepairedLog:
+    """The JSON of one file after repair, and what the repair changed or left out."""
 
-    records: list[str]
+    document: str | None = None
+    """The repaired JSON object of a delivered file."""
+    lines: list[str] = field(default_factory=list)
+    """The repaired lines of a JSON lines file that Python's parser reads."""
+    line_count: int = 0
+    """Lines of a JSON lines file that are not blank."""
     bad_lines: int = 0
     """Lines of a JSON lines file that are not JSON, left out."""
-    lines: int = 0
-    """Lines of a JSON lines file that are not blank."""
-    repaired_strings: int = 0
-    """Strings with a lone surrogate, or bytes that are not UTF-8, written as U+FFFD."""
+    replacements: int = 0
+    """Lone surrogate escapes and byte sequences that are not UTF-8, now U+FFFD."""
 
 
-def read_fallback(log_file: LogFile) -> FallbackRead:
-    """Read ``log_file`` with Python, raising UnreadableLog with the reason when it cannot."""
-    data = _read_bytes(log_file)
-    try:
-        text = data.decode("utf-8")
-        repaired = 0
-    except UnicodeDecodeError:
-        text = data.decode("utf-8", "replace")
-        repaired = 1
-    result = FallbackRead(records=[], repaired_strings=repaired)
-    try:
-        if log_file.format is LogFormat.LINES:
-            _read_lines(text, result)
-        else:
-            _read_object(text, result)
-    except RecursionError as error:
-        raise UnreadableLog("not valid JSON: values are nested too deeply") from error
+def repair_log(log_file: LogFile) -> RepairedLog:
+    """Read and repair ``log_file``, raising UnreadableLog with the reason when it cannot."""
+    text, replacements = _decode(_read_bytes(log_file))
+    result = RepairedLog(replacements=replacements)
+    if log_file.format is LogFormat.LINES:
+        _repair_lines(text, result)
+    else:
+        _repair_document(text, result)
     return result
 
 
@@ -71,17 +73,69 @@ def _read_bytes(log_file: LogFile) -> bytes:
     except EOFError as error:
         raise UnreadableLog("gzip data is truncated") from error
     except (gzip.BadGzipFile, zlib.error) as error:
-        raise UnreadableLog(f"gzip data is damaged or followed by other data ({error})") from error
+        raise UnreadableLog("gzip data is damaged or followed by other data") from error
     except OSError as error:
         raise UnreadableLog(f"cannot read the file: {error.strerror or error}") from error
     if len(data) > MAX_BYTES:
-        raise UnreadableLog(f"the file is larger than {MAX_BYTES} bytes once decompressed")
+        raise UnreadableLog(
+            f"the file is larger than {MAX_BYTES} bytes once decompressed, the most the repair "
+            "reader takes"
+        )
     return data
 
 
-def _read_object(text: str, result: FallbackRead) -> None:
+def _decode(data: bytes) -> tuple[str, int]:
+    """Return the text of ``data`` without a leading byte order mark, and how many byte
+    sequences that are not UTF-8 were read as U+FFFD."""
     try:
-        document = _loads(text)
+        text = data.decode("utf-8")
+        replaced = 0
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", "replace")
+        # A U+FFFD that the file itself contains decodes to U+FFFD too, so only the extra ones
+        # stand for bytes that are not UTF-8.
+        replaced = text.count(_REPLACEMENT) - data.count(_REPLACEMENT.encode("utf-8"))
+    text, surrogates = _replace_lone_surrogates(text.removeprefix("\ufeff"))
+    return text, replaced + surrogates
+
+
+def _replace_lone_surrogates(text: str) -> tuple[str, int]:
+    """Return ``text`` with every \\u escape of a lone surrogate written as \\ufffd."""
+    if "\\u" not in text:
+        return text, 0
+    escapes = [m for m in _UNICODE_ESCAPE.finditer(text) if len(m[1]) % 2 == 1]
+    parts: list[str] = []
+    start = 0
+    replaced = 0
+    index = 0
+    while index < len(escapes):
+        escape = escapes[index]
+        code = int(escape[2], 16)
+        if 0xD800 <= code <= 0xDBFF and index + 1 < len(escapes):
+            following = escapes[index + 1]
+            # A high surrogate directly followed by a low one is a valid pair.
+            if following.start() + len(following[1]) - 1 == escape.end() and (
+                0xDC00 <= int(following[2], 16) <= 0xDFFF
+            ):
+                index += 2
+                continue
+        if 0xD800 <= code <= 0xDFFF:
+            backslash = escape.end(1) - 1
+            parts += [text[start:backslash], _REPLACEMENT_ESCAPE]
+            start = escape.end()
+            replaced += 1
+        index += 1
+    parts.append(text[start:])
+    return "".join(parts), replaced
+
+
+def _repair_document(text: str, result: RepairedLog) -> None:
+    try:
+        document = json.loads(text)
+    except RecursionError:
+        # Deeper than Python's parser goes; DuckDB reads the text or names the problem.
+        result.document = text
+        return
     except ValueError as error:
         raise UnreadableLog(f"not valid JSON ({error})") from error
     if not isinstance(document, dict):
@@ -92,64 +146,23 @@ def _read_object(text: str, result: FallbackRead) -> None:
     if not isinstance(records, list):
         found = "missing" if records is None else "not an array"
         raise UnreadableLog(f'not a CloudTrail log file: "Records" is {found}')
-    for record in records:
-        result.records.append(_dumps(record, result))
+    result.document = text
 
 
-def _read_lines(text: str, result: FallbackRead) -> None:
+def _repair_lines(text: str, result: RepairedLog) -> None:
     for line in text.split("\n"):
         if not line.strip():
             continue
-        result.lines += 1
+        result.line_count += 1
         try:
-            record = _loads(line)
+            json.loads(line)
+        except RecursionError:
+            pass
         except ValueError:
             result.bad_lines += 1
             continue
-        result.records.append(_dumps(record, result))
-    if result.lines and result.bad_lines == result.lines:
-        raise UnreadableLog(f"not valid JSON: none of its {result.lines} lines is JSON")
-
-
-def _loads(text: str) -> Any:
-    """Parse JSON as DuckDB does: the first of repeated keys counts, and NaN is invalid."""
-    return json.loads(text, object_pairs_hook=_first_pairs, parse_constant=_reject_constant)
-
-
-def _first_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        result.setdefault(key, value)
-    return result
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
-
-
-def _dumps(record: Any, result: FallbackRead) -> str:
-    """Return a record as JSON text with every lone surrogate written as U+FFFD."""
-    return json.dumps(_repaired(record, result), ensure_ascii=False)
-
-
-def _repaired(value: Any, result: FallbackRead) -> Any:
-    if isinstance(value, str):
-        return _repaired_text(value, result)
-    if isinstance(value, list):
-        return [_repaired(item, result) for item in value]
-    if isinstance(value, dict):
-        return {_repaired_text(key, result): _repaired(item, result) for key, item in value.items()}
-    return value
-
-
-def _repaired_text(text: str, result: FallbackRead) -> str:
-    if text.isascii() or not any(_is_surrogate(char) for char in text):
-        return text
-    result.repaired_strings += 1
-    # The parser has already joined each valid pair into one character, so every surrogate
-    # left in the string is a lone one.
-    return "".join(_REPLACEMENT if _is_surrogate(char) else char for char in text)
-
-
-def _is_surrogate(char: str) -> bool:
-    return "\ud800" <= char <= "\udfff"
+        result.lines.append(line)
+    if result.line_count and result.bad_lines == result.line_count:
+        if result.line_count == 1:
+            raise UnreadableLog("not valid JSON: its one line is not JSON")
+        raise UnreadableLog(f"not valid JSON: none of its {result.line_count} lines is JSON")

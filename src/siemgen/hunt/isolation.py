@@ -34,7 +34,7 @@ ScanPart = Callable[[Sequence[LogFile]], dict[str, FileScan]]
 """Scan some files and return each file's counts and hits; DuckDB errors propagate."""
 
 Rescue = Callable[[LogFile], FileScan]
-"""Read one file that DuckDB rejected another way; raise UnreadableLog when that fails too."""
+"""Repair and scan one file that DuckDB rejected; raise UnreadableLog when that fails too."""
 
 
 def batches(files: Sequence[LogFile], batch_bytes: int = BATCH_BYTES) -> list[list[LogFile]]:
@@ -93,9 +93,11 @@ def _rescue_or_skip(
             result.files[log_file.name] = rescue(log_file)
             return
         except UnreadableLog as error:
-            # Python's reason names the line and column of bad JSON, which DuckDB's does not.
-            # DuckDB's reason stays for a file too large for the fallback reader.
-            if not str(error).startswith("the file is larger than"):
+            # The repair's reason names the line and column of bad JSON, which DuckDB's does
+            # not. A file too large to repair keeps DuckDB's reason, followed by the repair's.
+            if str(error).startswith("the file is larger than"):
+                reason = f"{reason}; {error}"
+            else:
                 reason = str(error)
         except DATA_ERRORS as error:
             logger.debug("file %s failed again after Python read it: %s", log_file.name, error)

@@ -11,7 +11,7 @@ from siemgen.errors import ConfigError
 from siemgen.hunt.detections import Detection
 from siemgen.hunt.results import IDENTITY_FIELDS, REPORTED_FIELDS, Hit
 from siemgen.hunt.run import HuntResult, RuleSet
-from siemgen.terminal import padded, printable, shortened, width
+from siemgen.terminal import counted, padded, printable, shortened, width
 
 FORMATS = ("table", "jsonl", "csv", "json")
 
@@ -161,6 +161,7 @@ def write_json(result: HuntResult, rule_set: RuleSet, stream: TextIO) -> None:
             {"path": _unicode(skipped.path), "reason": _unicode(skipped.reason)}
             for skipped in result.skipped
         ],
+        "warnings": [_unicode(warning) for warning in result.warnings],
         "rule_errors": [_unicode(error) for error in rule_set.errors],
     }
     stream.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
@@ -180,47 +181,47 @@ def write_results(
         write_json(result, rule_set, stream)
 
 
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
-
-
 def summary_lines(result: HuntResult, rule_set: RuleSet) -> list[str]:
     """Return the per-rule counts and the totals, for stderr."""
     lines = []
-    counted = sorted(
+    matched = sorted(
         ((count, detection) for detection, count in result.rule_counts() if count),
         key=lambda item: (-item[0], item[1].title),
     )
-    width = max((len(str(count)) for count, _ in counted), default=1)
-    for count, detection in counted:
+    width = max((len(str(count)) for count, _ in matched), default=1)
+    for count, detection in matched:
         lines.append(f"{count:>{width}}  {detection.title} ({detection.level})")
-    quiet = len(result.detections) - len(counted)
+    quiet = len(result.detections) - len(matched)
     if quiet:
-        lines.append(f"{quiet} of {len(result.detections)} rules matched nothing")
+        lines.append(f"{quiet} of {counted(len(result.detections), 'rule')} matched nothing")
 
-    files = f"{len(result.files)} files"
+    files = counted(len(result.files), "file")
     if result.cached_files:
         files += f" ({result.cached_files} from the cache)"
-    totals = [f"{result.records} records in {files}", f"{result.matches.count()} matching records"]
+    totals = [
+        f"{counted(result.records, 'record')} in {files}",
+        counted(result.matches.count(), "matching record"),
+    ]
     if result.records_in_range != result.records:
         totals.insert(1, f"{result.records_in_range} in the time range")
     lines.append("; ".join(totals))
 
     if result.pruned_folders or result.pruned_files:
         lines.append(
-            f"left out by date: {_count(result.pruned_folders, 'folder')} and "
-            f"{_count(result.pruned_files, 'file')} outside the time range"
+            f"left out by date: {counted(result.pruned_folders, 'folder')} and "
+            f"{counted(result.pruned_files, 'file')} outside the time range"
         )
 
     notes = []
     if result.skipped:
-        notes.append(f"{len(result.skipped)} files or folders skipped")
+        skipped = counted(len(result.skipped), "file or folder", "files or folders")
+        notes.append(f"{skipped} skipped")
     if result.files_read_in_part:
-        notes.append(f"{result.files_read_in_part} files read in part")
+        notes.append(f"{counted(result.files_read_in_part, 'file')} read in part")
     if rule_set.errors:
-        notes.append(f"{len(rule_set.errors)} rules could not run")
+        notes.append(f"{counted(len(rule_set.errors), 'rule')} could not run")
     if rule_set.other_logsources:
-        notes.append(f"{rule_set.other_logsources} rules for other log sources left out")
+        notes.append(f"{counted(rule_set.other_logsources, 'rule')} for other log sources left out")
     if notes:
         lines.append("; ".join(notes))
     return lines

@@ -131,11 +131,11 @@ class FileScan:
     empty_records: int = 0
     """Records that have none of the required fields."""
     lines: int = 0
-    """Lines that are not blank, counted when Python's parser read the file."""
+    """Lines that are not blank, counted when the file was repaired."""
     bad_lines: int = 0
-    """Lines left out because they are not JSON, when Python's parser read the file."""
-    repaired_strings: int = 0
-    """Strings whose lone surrogates or bytes that are not UTF-8 were read as U+FFFD."""
+    """Lines left out because they are not JSON, when the file was repaired."""
+    replacements: int = 0
+    """Lone surrogate escapes and byte sequences that are not UTF-8 read as U+FFFD."""
 
 
 @dataclass

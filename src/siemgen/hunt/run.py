@@ -36,6 +36,7 @@ from siemgen.hunt.schema import OUTPUT_PATHS, Selection, select_columns
 from siemgen.hunt.sql import sql_list
 from siemgen.output import refuse_input
 from siemgen.rules import RULE_INPUT_SUFFIXES, find_rule_files, load_collection, rule_inputs
+from siemgen.terminal import counted
 
 logger = logging.getLogger(__name__)
 
@@ -414,19 +415,24 @@ class Hunt:
                     "they were scanned anyway"
                 )
             if scan.bad_lines:
-                verb = "is" if scan.bad_lines == 1 else "are"
-                result.warnings.append(
-                    f"{log_file.path}: {scan.bad_lines} of its {scan.lines} lines {verb} not "
-                    "valid JSON and were left out; the other lines were scanned"
-                )
-            if scan.repaired_strings:
-                strings = (
-                    "1 string" if scan.repaired_strings == 1 else f"{scan.repaired_strings} strings"
+                bad = (
+                    "is not valid JSON and was"
+                    if scan.bad_lines == 1
+                    else "are not valid JSON and were"
                 )
                 result.warnings.append(
-                    f"{log_file.path}: {strings} held a lone UTF-16 surrogate or bytes that are "
-                    "not UTF-8, which DuckDB rejects; Python's JSON parser read the file, with "
-                    "each such character as U+FFFD"
+                    f"{log_file.path}: {scan.bad_lines} of its {counted(scan.lines, 'line')} "
+                    f"{bad} left out; the others were scanned"
+                )
+            if scan.replacements:
+                found = counted(
+                    scan.replacements,
+                    "lone UTF-16 surrogate or byte sequence that is not UTF-8",
+                    "lone UTF-16 surrogates or byte sequences that are not UTF-8",
+                )
+                result.warnings.append(
+                    f"{log_file.path}: it holds {found}, which DuckDB rejects; the file was read "
+                    "with U+FFFD in place of each"
                 )
             result.files.append(scan)
         # A rule may match a record without any of the four fields, as on errorCode alone,

@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 
 from siemgen.hunt.detections import Detection
-from siemgen.hunt.fallback import read_fallback
+from siemgen.hunt.fallback import repair_log
 from siemgen.hunt.isolation import batches, isolate
 from siemgen.hunt.logs import LogFile, LogFormat, TimeRange
 from siemgen.hunt.matches import MatchTable
@@ -263,27 +263,34 @@ class Scanner:
                 results.update(self.run_grouped(line_records(lines, self.record_structure())))
         return results
 
-    def scan_records(self, name: str, records: Sequence[str]) -> FileScan:
-        """Scan the records of one file, given as JSON texts; DuckDB errors propagate."""
-        structure = sql_literal(self.record_structure())
-        source = (
-            f"SELECT ? AS source_file, unnest(from_json(json, {structure})) "
-            "FROM (SELECT unnest(?::VARCHAR[]) AS json) AS texts"
-        )
-        with self._transaction():
-            scans = self.run_grouped(source, [name, list(records)])
-        return scans.get(name, FileScan(name))
-
     def rescue(self, log_file: LogFile) -> FileScan:
-        """Read a file that DuckDB rejected with Python's parser, then scan its records.
+        """Repair a file that DuckDB rejected, then scan the repaired text.
 
-        Raises UnreadableLog with the reason when Python cannot read it either.
+        Raises UnreadableLog with the reason when the file cannot be repaired. DuckDB errors
+        from the scan propagate and add no matches.
         """
-        read = read_fallback(log_file)
-        scan = self.scan_records(log_file.name, read.records)
-        scan.lines = read.lines
-        scan.bad_lines = read.bad_lines
-        scan.repaired_strings = read.repaired_strings
+        repaired = repair_log(log_file)
+        structure = self.record_structure()
+        parameters: list[object]
+        if repaired.document is not None:
+            document = sql_literal('{"Records":[' + structure + "]}")
+            source = (
+                "SELECT source_file, unnest(parsed.Records, max_depth := 2) FROM (SELECT ? AS "
+                f"source_file, from_json(?, {document}) AS parsed) AS objects"
+            )
+            parameters = [log_file.name, repaired.document]
+        else:
+            source = (
+                f"SELECT ? AS source_file, unnest(from_json(json, {sql_literal(structure)})) "
+                "FROM (SELECT unnest(?::VARCHAR[]) AS json) AS texts"
+            )
+            parameters = [log_file.name, repaired.lines]
+        with self._transaction():
+            scans = self.run_grouped(source, parameters)
+        scan = scans.get(log_file.name, FileScan(log_file.name))
+        scan.lines = repaired.line_count
+        scan.bad_lines = repaired.bad_lines
+        scan.replacements = repaired.replacements
         return scan
 
     def scan_parquet(self, path: str) -> dict[str, FileScan]:
