@@ -585,6 +585,32 @@ def test_output_over_json_lines_log_refused(logs: Path, tmp_path: Path) -> None:
     assert again.exit_code == 0, again.stderr
 
 
+@pytest.mark.parametrize("shape", ["indented", "first-line-cut"])
+def test_output_over_other_log_shapes_refused(logs: Path, tmp_path: Path, shape: str) -> None:
+    target = tmp_path / "log.json"
+    if shape == "indented":
+        target.write_text(json.dumps({"Records": NOISE[:1]}, indent=2))
+    else:
+        lines = [json.dumps(record) for record in NOISE[:3]]
+        target.write_text(lines[0][40:] + "\n" + "\n".join(lines[1:]) + "\n")
+    before = target.read_bytes()
+    args = ["hunt", str(logs), "--rules", str(CANONICAL), "-o", str(target)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "the --output file is a CloudTrail log file" in result.stderr
+    assert target.read_bytes() == before
+
+
+@pytest.mark.parametrize("output_format", ["jsonl", "json", "csv", "table"])
+def test_hunt_replaces_its_own_output(logs: Path, tmp_path: Path, output_format: str) -> None:
+    target = tmp_path / "hits.out"
+    args = ["hunt", str(logs), "--rules", str(CANONICAL), "-f", output_format, "-o", str(target)]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.stderr
+    second = CliRunner().invoke(app, args)
+    assert second.exit_code == 0, second.stderr
+
+
 def test_warm_hunt_leaves_manifest_untouched(logs: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     hunt([logs], rules=[CANONICAL], cache=cache)
@@ -675,3 +701,25 @@ def test_cached_file_named_by_another_path(logs: Path, tmp_path: Path) -> None:
     for hit in second.hits:
         assert hit.file.startswith(str(link))
         assert hit.fields()["file"] == hit.file
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        b"Signature: 8a477f597d28d172789f06886806bc55\n# created by othertool\n",
+        b"hello\n",
+        b"",
+    ],
+    ids=["other-program", "no-signature", "empty"],
+)
+def test_folder_tagged_by_another_program_refused(logs: Path, tmp_path: Path, tag: bytes) -> None:
+    folder = tmp_path / "other"
+    folder.mkdir()
+    (folder / CACHE_TAG).write_bytes(tag)
+    (folder / MANIFEST).write_text('{"othertool": "index"}\n', encoding="utf-8")
+    args = ["hunt", str(logs), "--rules", str(CANONICAL), "--cache", str(folder)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "its CACHEDIR.TAG was not written by siemgen" in result.stderr
+    assert (folder / MANIFEST).read_text(encoding="utf-8") == '{"othertool": "index"}\n'
+    assert sorted(path.name for path in folder.iterdir()) == [CACHE_TAG, MANIFEST]

@@ -83,19 +83,26 @@ def file_key(log_file: LogFile) -> str:
 # writes into a folder and deletes its own files there only when the folder has the tag.
 CACHE_TAG = "CACHEDIR.TAG"
 CACHE_TAG_SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"
-_CACHE_TAG_TEXT = CACHE_TAG_SIGNATURE + (
-    b"\n# This file marks a siemgen hunt cache: Parquet copies of CloudTrail logs and the\n"
-    b"# converted rules. Delete the folder to clear the cache.\n"
+# The comment that marks siemgen's tag, because other tools tag their own caches with the
+# same signature.
+_CACHE_TAG_OWNER = b"# This file marks a siemgen hunt cache"
+_CACHE_TAG_TEXT = (
+    CACHE_TAG_SIGNATURE
+    + b"\n"
+    + _CACHE_TAG_OWNER
+    + b": Parquet copies of CloudTrail logs and the\n# converted rules. Delete the folder to "
+    b"clear the cache.\n"
 )
 
 
 def prepare_folder(folder: Path) -> None:
     """Create the cache folder if needed, raising ConfigError when it cannot be a cache.
 
-    A folder is a cache when it contains ``CACHE_TAG``. A new or empty folder gets the tag.
-    So does a folder that an older siemgen made without it, which contains nothing but a
-    valid manifest, converted rules and Parquet files. Any other folder is rejected, so that
-    a hunt never overwrites or deletes files it did not write.
+    A folder is a cache when it contains the ``CACHE_TAG`` that siemgen writes. A new or
+    empty folder gets the tag. So does a folder that an older siemgen made without it, which
+    contains nothing but a valid manifest, converted rules and Parquet files. Any other
+    folder, another program's tagged cache among them, is rejected, so that a hunt never
+    overwrites or deletes files it did not write.
     """
     hint = "pass a writable folder for --cache"
     try:
@@ -110,8 +117,16 @@ def prepare_folder(folder: Path) -> None:
     # manifest write after it.
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ConfigError("cannot write to the cache folder", path=folder, hint=hint)
-    if _has_tag(folder):
-        return
+    tag = _read_tag(folder)
+    if tag is not None:
+        if tag.startswith(CACHE_TAG_SIGNATURE) and _CACHE_TAG_OWNER in tag:
+            return
+        raise ConfigError(
+            f"the folder is not a siemgen cache: its {CACHE_TAG} was not written by siemgen, "
+            "so it may be another program's cache",
+            path=folder,
+            hint="pass a new or empty folder to --cache, or one an earlier hunt made",
+        )
     try:
         foreign = _foreign_entry(folder)
         if foreign is None:
@@ -124,18 +139,24 @@ def prepare_folder(folder: Path) -> None:
         ) from error
     raise ConfigError(
         f"the folder is not a siemgen cache: it contains {foreign.name!r}, which a hunt did "
-        "not write, and no " + CACHE_TAG,
+        "not write",
         path=folder,
         hint="pass a new or empty folder to --cache, or one an earlier hunt made",
     )
 
 
-def _has_tag(folder: Path) -> bool:
+def _read_tag(folder: Path) -> bytes | None:
+    """Return the start of the folder's tag file, or None when the folder has none."""
+    path = folder / CACHE_TAG
+    if not os.path.lexists(path):
+        return None
     try:
-        with (folder / CACHE_TAG).open("rb") as stream:
-            return stream.read(len(CACHE_TAG_SIGNATURE)) == CACHE_TAG_SIGNATURE
+        with path.open("rb") as stream:
+            return stream.read(1024)
     except OSError:
-        return False
+        # A folder, a dangling link or an unreadable file of that name: a tag siemgen did
+        # not write.
+        return b""
 
 
 # The files an older siemgen wrote into its cache folder before it tagged the folder.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -525,14 +526,18 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 # Keys of a CloudTrail record; a hunt's own JSON lines start with "rule_id" instead.
 _RECORD_KEYS = (b'"eventTime"', b'"eventID"', b'"eventSource"', b'"eventName"')
+_RECORDS_OBJECT = re.compile(rb'\{\s*"Records"\s*:')
+# How many of its first lines decide whether a JSON lines file is a log, so that a first line
+# cut short, or a file that starts with other data, still counts.
+_LINES_LOOKED_AT = 20
 
 
 def refuse_log_overwrite(output: Path) -> None:
     """Raise ConfigError when ``output`` is an existing CloudTrail log file.
 
-    A log file is gzip, a JSON object with a ``Records`` array, or JSON lines whose first
-    line is a record. Only a regular file is read: reading a pipe such as ``/dev/stdout``
-    would wait for input that never comes.
+    A log file is gzip, a JSON object whose first key is ``Records`` (compact or indented), or
+    JSON lines with a CloudTrail record among their first lines. Only a regular file is read:
+    reading a pipe such as ``/dev/stdout`` would wait for input that never comes.
     """
     try:
         if not output.is_file():
@@ -542,13 +547,14 @@ def refuse_log_overwrite(output: Path) -> None:
     except OSError:
         return
     text = start.lstrip(b"\xef\xbb\xbf \t\r\n")
-    first_line = text.split(b"\n", 1)[0]
-    is_record = (
-        first_line.startswith(b"{")
-        and not first_line.startswith(b'{"rule_id"')
-        and any(key in first_line for key in _RECORD_KEYS)
+    lines = [line.strip() for line in text.split(b"\n")[:_LINES_LOOKED_AT]]
+    is_lines_log = any(
+        line.startswith(b"{")
+        and not line.startswith(b'{"rule_id"')
+        and any(key in line for key in _RECORD_KEYS)
+        for line in lines
     )
-    if start.startswith(_GZIP_MAGIC) or text.startswith(b'{"Records"') or is_record:
+    if start.startswith(_GZIP_MAGIC) or _RECORDS_OBJECT.match(text) or is_lines_log:
         raise ConfigError(
             "the --output file is a CloudTrail log file",
             path=output,
