@@ -585,7 +585,7 @@ def test_lone_surrogate_does_not_hide_file(tmp_path: Path) -> None:
     result = run(str(tmp_path))
     assert result.exit_code == 0, result.stderr
     assert warnings(result) == [
-        f"warning: {bad}: it holds 1 lone UTF-16 surrogate or byte sequence that is not "
+        f"warning: {bad}: it contains 1 lone UTF-16 surrogate or byte sequence that is not "
         "UTF-8, which DuckDB rejects; the file was read with U+FFFD in place of each"
     ]
     assert found_ids(result) == GOOD_IDS | {PLANTED[3]["eventID"]}
@@ -667,7 +667,7 @@ def test_repair_counts_each_bad_sequence(tmp_path: Path) -> None:
     (folder / "records.json").write_bytes(data)
     result = run(str(folder), "-f", "json")
     assert result.exit_code == 0, result.stderr
-    assert "it holds 3 lone UTF-16 surrogates or byte sequences that are not UTF-8" in (
+    assert "it contains 3 lone UTF-16 surrogates or byte sequences that are not UTF-8" in (
         result.stderr
     )
     [hit] = json.loads(result.stdout)["hits"]
@@ -687,7 +687,7 @@ def test_repair_keeps_pairs_and_escaped_backslashes(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     [hit] = json.loads(result.stdout)["hits"]
     assert hit["userIdentity"]["userName"] == "\U0001f600 \\ud800 \ufffd x\ufffd"
-    assert "it holds 2 lone UTF-16 surrogates" in result.stderr
+    assert "it contains 2 lone UTF-16 surrogates" in result.stderr
 
 
 def test_one_bad_line_of_one_is_named(tmp_path: Path) -> None:

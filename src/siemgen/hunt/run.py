@@ -432,8 +432,8 @@ class Hunt:
                     "lone UTF-16 surrogates or byte sequences that are not UTF-8",
                 )
                 result.warnings.append(
-                    f"{log_file.path}: it holds {found}, which DuckDB rejects; the file was read "
-                    "with U+FFFD in place of each"
+                    f"{log_file.path}: it contains {found}, which DuckDB rejects; the file was "
+                    "read with U+FFFD in place of each"
                 )
             result.files.append(scan)
         # A rule may match a record without any of the four fields, as on errorCode alone,

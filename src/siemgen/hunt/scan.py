@@ -324,7 +324,7 @@ class Scanner:
 def _file_scan(row: Sequence[Any]) -> FileScan:
     """Build a FileScan from a row of counts.
 
-    The row holds the file name, its records, its records in the time range, the records
+    The row contains the file name, its records, its records in the time range, the records
     lacking each ``REQUIRED_FIELDS`` column and the records lacking all of them.
     """
     lacking = row[3 : 3 + len(REQUIRED_FIELDS)]
