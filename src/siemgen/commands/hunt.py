@@ -12,7 +12,6 @@ from typing import Annotated, Any
 import typer
 
 from siemgen.errors import ConfigError, SiemgenError
-from siemgen.terminal import printable
 
 EXIT_OK = 0
 EXIT_INCOMPLETE = 1
@@ -126,7 +125,7 @@ def hunt_command(
     and every rule ran (with or without matches), 1 when a file, folder or rule was
     skipped (each is printed as one warning line), 2 on a usage error.
     """
-    from siemgen.cli import setup_logging
+    from siemgen.cli import err, setup_logging
 
     setup_logging(verbose)
     if output == Path("-"):
@@ -136,15 +135,15 @@ def hunt_command(
     except ConfigError as error:
         if verbose:
             raise
-        typer.echo(printable(f"error: {error}"), err=True)
+        err(f"error: {error}")
         raise typer.Exit(EXIT_USAGE) from error
     except KeyboardInterrupt as error:
-        typer.echo("interrupted", err=True)
+        err("interrupted")
         raise typer.Exit(EXIT_INTERRUPTED) from error
     except SiemgenError as error:
         if verbose:
             raise
-        typer.echo(printable(f"error: {error}"), err=True)
+        err(f"error: {error}")
         raise typer.Exit(EXIT_INCOMPLETE) from error
     raise typer.Exit(code)
 
@@ -160,6 +159,7 @@ def _run(
 ) -> int:
     import duckdb
 
+    from siemgen.cli import err
     from siemgen.hunt import Hunt, TimeRange, check_paths, load_rules, parse_time
     from siemgen.hunt.output import check_format, summary_lines, write_results
     from siemgen.output import check_report_path, write_report
@@ -183,9 +183,9 @@ def _run(
     check_paths(paths, rule_paths, output, cache)
     rule_set = load_rules(rule_paths, cache)
     for error in rule_set.errors:
-        typer.echo(printable(f"warning: rule skipped: {error}"), err=True)
+        err(f"warning: rule skipped: {error}")
     for line in rule_set.shared_id_warnings():
-        typer.echo(printable(f"warning: {line}"), err=True)
+        err(f"warning: {line}")
     if not rule_set.detections:
         raise SiemgenError("no rule can run in a hunt", hint="fix the rule errors listed above")
 
@@ -210,9 +210,9 @@ def _run(
             progress.finish()
 
     for skipped in result.skipped:
-        typer.echo(printable(f"warning: {skipped.path}: skipped: {skipped.reason}"), err=True)
+        err(f"warning: {skipped.path}: skipped: {skipped.reason}")
     for warning in result.warnings:
-        typer.echo(printable(f"warning: {warning}"), err=True)
+        err(f"warning: {warning}")
 
     text = io.StringIO()
     write_results(result, rule_set, output_format, text)
@@ -221,7 +221,7 @@ def _run(
     else:
         write_report(output, text.getvalue().encode("utf-8"), "--output")
     for line in summary_lines(result, rule_set):
-        typer.echo(printable(line), err=True)
+        err(line)
     incomplete = result.skipped or result.files_read_in_part or rule_set.errors
     return EXIT_INCOMPLETE if incomplete else EXIT_OK
 
