@@ -159,10 +159,6 @@ def _read_tag(folder: Path) -> bytes | None:
         return b""
 
 
-# The files an older siemgen wrote into its cache folder before it tagged the folder.
-_UNTAGGED_CACHE_FILES = re.compile(r"manifest\.json|detections\.json|records-[0-9a-f]{16}\.parquet")
-
-
 def _foreign_entry(folder: Path) -> Path | None:
     """Return an entry of an untagged folder that shows it is no cache, or None if none does.
 
@@ -170,7 +166,9 @@ def _foreign_entry(folder: Path) -> Path | None:
     """
     entries = sorted(folder.iterdir())
     for entry in entries:
-        if not _UNTAGGED_CACHE_FILES.fullmatch(entry.name) or not entry.is_file():
+        # The files an older siemgen wrote into its cache folder before it tagged the folder.
+        named = entry.name in (MANIFEST, DETECTIONS_FILE) or _PARQUET_NAME.fullmatch(entry.name)
+        if not named or not entry.is_file():
             return entry
     if not entries:
         return None
