@@ -430,7 +430,7 @@ def test_cache_folder_holding_logs_refused(logs: Path) -> None:
         app, ["hunt", str(logs), "--rules", str(CANONICAL), "--cache", str(cache)]
     )
     assert result.exit_code == 2
-    assert "holds 1 log file, which the hunt would leave out" in result.stderr
+    assert "contains 1 log file, which the hunt would leave out" in result.stderr
     assert not (cache / DETECTIONS_FILE).exists()
 
 

@@ -31,7 +31,8 @@ SKIPPED_FOLDERS = frozenset({"CloudTrail-Digest", "CloudTrail-Insight"})
 # drops a record whose eventTime is in range only if it was delivered more than a day away.
 DATE_MARGIN = dt.timedelta(days=1)
 
-_GZIP_MAGIC = b"\x1f\x8b"
+GZIP_MAGIC = b"\x1f\x8b"
+"""The first two bytes of every gzip file (RFC 1952)."""
 _DAY = dt.timedelta(days=1)
 
 
@@ -428,7 +429,7 @@ def precheck(log_file: LogFile) -> str | None:
         return "permission denied"
     except OSError as error:
         return f"cannot open file: {error.strerror}"
-    if log_file.compressed and head != _GZIP_MAGIC:
+    if log_file.compressed and head != GZIP_MAGIC:
         return "not gzip-compressed, although the name ends in .gz"
     return None
 

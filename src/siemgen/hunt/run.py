@@ -18,6 +18,7 @@ from siemgen.hunt.cache import MANIFEST, CacheEntry, ParquetCache, parquet_sourc
 from siemgen.hunt.detections import DETECTIONS_FILE, Detection, DetectionCache, compile_rules
 from siemgen.hunt.isolation import DATA_ERRORS, batches, file_reason, isolate
 from siemgen.hunt.logs import (
+    GZIP_MAGIC,
     LOG_SUFFIXES,
     Discovery,
     LogFile,
@@ -513,15 +514,11 @@ def check_paths(
             continue  # the walk reports a path it cannot read
         if foreign:
             raise ConfigError(
-                f"the cache folder inside {str(path)!r} holds {len(foreign)} "
-                f"{'log file' if len(foreign) == 1 else 'log files'}, which the hunt would "
-                "leave out",
+                f"the cache folder inside {str(path)!r} contains "
+                f"{counted(len(foreign), 'log file')}, which the hunt would leave out",
                 path=foreign[0],
                 hint="pass an empty folder, or one a hunt made, to --cache",
             )
-
-
-_GZIP_MAGIC = b"\x1f\x8b"
 
 
 # Keys of a CloudTrail record; a hunt's own JSON lines start with "rule_id" instead.
@@ -554,7 +551,7 @@ def refuse_log_overwrite(output: Path) -> None:
         and any(key in line for key in _RECORD_KEYS)
         for line in lines
     )
-    if start.startswith(_GZIP_MAGIC) or _RECORDS_OBJECT.match(text) or is_lines_log:
+    if start.startswith(GZIP_MAGIC) or _RECORDS_OBJECT.match(text) or is_lines_log:
         raise ConfigError(
             "the --output file is a CloudTrail log file",
             path=output,
