@@ -713,3 +713,20 @@ def test_json_document_lists_warnings(tmp_path: Path) -> None:
         f"{lines}: 1 of its 2 lines is not valid JSON and was left out; the others were scanned"
     ]
     assert document["skipped"] == []
+
+
+def test_file_too_large_to_repair_keeps_both_reasons(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("siemgen.hunt.fallback.MAX_BYTES", 64)
+    folder = good_bucket(tmp_path)
+    bad = folder / "poisoned.jsonl"
+    bad.write_text(_poisoned(NOISE[0]) + "\n", encoding="utf-8")
+    result = run(str(tmp_path))
+    assert result.exit_code == 1
+    [line] = warnings(result)
+    assert line.startswith(f"warning: {bad}: skipped: not valid JSON (DuckDB: ")
+    assert line.endswith(
+        "; the file is larger than 64 bytes once decompressed, the most the repair reader takes"
+    )
+    assert found_ids(result) == GOOD_IDS

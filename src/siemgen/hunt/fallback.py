@@ -35,6 +35,10 @@ class UnreadableLog(Exception):
     """The file cannot be read as CloudTrail records; the message is the reason."""
 
 
+class TooLargeToRepair(UnreadableLog):
+    """The file is larger than ``MAX_BYTES`` once decompressed, so it was not repaired."""
+
+
 @dataclass
 class RepairedLog:
     """The JSON of one file after repair, and what the repair changed or left out."""
@@ -77,7 +81,7 @@ def _read_bytes(log_file: LogFile) -> bytes:
     except OSError as error:
         raise UnreadableLog(f"cannot read the file: {error.strerror or error}") from error
     if len(data) > MAX_BYTES:
-        raise UnreadableLog(
+        raise TooLargeToRepair(
             f"the file is larger than {MAX_BYTES} bytes once decompressed, the most the repair "
             "reader takes"
         )

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 import duckdb
 
-from siemgen.hunt.fallback import UnreadableLog
+from siemgen.hunt.fallback import TooLargeToRepair, UnreadableLog
 from siemgen.hunt.logs import LogFile, LogFormat
 from siemgen.hunt.results import BatchResult, FileScan
 
@@ -92,15 +92,15 @@ def _rescue_or_skip(
         try:
             result.files[log_file.name] = rescue(log_file)
             return
+        except TooLargeToRepair as error:
+            # DuckDB's reason comes first: the repair only says why it did not try.
+            reason = f"{reason}; {error}"
         except UnreadableLog as error:
             # The repair's reason names the line and column of bad JSON, which DuckDB's does
-            # not. A file too large to repair keeps DuckDB's reason, followed by the repair's.
-            if str(error).startswith("the file is larger than"):
-                reason = f"{reason}; {error}"
-            else:
-                reason = str(error)
+            # not.
+            reason = str(error)
         except DATA_ERRORS as error:
-            logger.debug("file %s failed again after Python read it: %s", log_file.name, error)
+            logger.debug("file %s failed again after its repair: %s", log_file.name, error)
     result.failed[log_file.name] = reason
 
 
