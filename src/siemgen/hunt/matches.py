@@ -58,9 +58,11 @@ class MatchTable:
 
     def drop_files(self, names: Iterable[str]) -> None:
         """Delete the matches of the named files, which the hunt reports as skipped."""
-        listed = sql_list(list(names))
-        if listed != "[]":
-            self.con.execute(f"DELETE FROM {self.name} WHERE list_contains({listed}, file)")
+        listed = list(names)
+        if listed:
+            self.con.execute(
+                f"DELETE FROM {self.name} WHERE list_contains({sql_list(listed)}, file)"
+            )
 
     def count(self) -> int:
         """Return the number of matching records."""
