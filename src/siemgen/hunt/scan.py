@@ -31,7 +31,10 @@ from siemgen.hunt.sql import (
     delivered_objects,
     delivered_records,
     line_records,
+    object_records,
+    object_structure,
     sql_literal,
+    text_records,
     time_condition,
 )
 
@@ -273,17 +276,14 @@ class Scanner:
         structure = self.record_structure()
         parameters: list[object]
         if repaired.document is not None:
-            document = sql_literal('{"Records":[' + structure + "]}")
-            source = (
-                "SELECT source_file, unnest(parsed.Records, max_depth := 2) FROM (SELECT ? AS "
-                f"source_file, from_json(?, {document}) AS parsed) AS objects"
+            objects = (
+                f"SELECT ? AS source_file, from_json(?, {object_structure(structure)}) AS parsed"
             )
+            source = object_records(objects)
             parameters = [log_file.name, repaired.document]
         else:
-            source = (
-                f"SELECT ? AS source_file, unnest(from_json(json, {sql_literal(structure)})) "
-                "FROM (SELECT unnest(?::VARCHAR[]) AS json) AS texts"
-            )
+            texts = "(SELECT unnest(?::VARCHAR[]) AS json) AS texts"
+            source = text_records("?", texts, structure)
             parameters = [log_file.name, repaired.lines]
         with self._transaction():
             scans = self.run_grouped(source, parameters)

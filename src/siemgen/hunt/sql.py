@@ -50,6 +50,11 @@ def time_condition(time_range: TimeRange, column: str = "eventtime") -> str:
     return "coalesce(" + " AND ".join(parts) + ", FALSE)"
 
 
+def object_structure(record_structure: str) -> str:
+    """Return the ``from_json`` structure of a delivered file's object as SQL text."""
+    return sql_literal('{"Records":[' + record_structure + "]}")
+
+
 def delivered_objects(files: Sequence[LogFile], record_structure: str) -> str:
     """Return SQL with one row per JSON object of delivered log files, parsed as ``parsed``.
 
@@ -57,25 +62,42 @@ def delivered_objects(files: Sequence[LogFile], record_structure: str) -> str:
     the object has no ``Records`` array.
     """
     object_bytes = max(MIN_OBJECT_BYTES, *(uncompressed_size(f) + 1 for f in files))
-    structure = '{"Records":[' + record_structure + "]}"
     return (
-        f"SELECT filename AS source_file, from_json(json, {sql_literal(structure)}) AS parsed "
-        f"FROM read_json_objects({sql_list([f.name for f in files])}, format = 'unstructured', "
-        f"filename = true, maximum_object_size = {object_bytes})"
+        f"SELECT filename AS source_file, from_json(json, {object_structure(record_structure)}) "
+        f"AS parsed FROM read_json_objects({sql_list([f.name for f in files])}, "
+        f"format = 'unstructured', filename = true, maximum_object_size = {object_bytes})"
     )
+
+
+def object_records(objects: str) -> str:
+    """Return SQL with one row per record of ``objects``.
+
+    ``objects`` has the ``source_file`` and ``parsed`` columns that ``delivered_objects`` gives.
+    """
+    return f"SELECT source_file, unnest(parsed.Records, max_depth := 2) FROM ({objects}) AS objects"
 
 
 def delivered_records(files: Sequence[LogFile], record_structure: str) -> str:
     """Return SQL with one row per record of delivered log files."""
-    objects = delivered_objects(files, record_structure)
-    return f"SELECT source_file, unnest(parsed.Records, max_depth := 2) FROM ({objects}) AS objects"
+    return object_records(delivered_objects(files, record_structure))
+
+
+def text_records(source_file: str, texts: str, record_structure: str) -> str:
+    """Return SQL with one row per record of ``texts``, a source of one record's JSON per row.
+
+    ``texts`` has the JSON in a ``json`` column, and ``source_file`` is the SQL expression of
+    the file name.
+    """
+    return (
+        f"SELECT {source_file} AS source_file, "
+        f"unnest(from_json(json, {sql_literal(record_structure)})) FROM {texts}"
+    )
 
 
 def line_records(files: Sequence[LogFile], record_structure: str) -> str:
     """Return SQL with one row per line of JSON lines log files."""
-    return (
-        "SELECT filename AS source_file, "
-        f"unnest(from_json(json, {sql_literal(record_structure)})) "
-        f"FROM read_json_objects({sql_list([f.name for f in files])}, "
+    lines = (
+        f"read_json_objects({sql_list([f.name for f in files])}, "
         "format = 'newline_delimited', filename = true)"
     )
+    return text_records("filename", lines, record_structure)
