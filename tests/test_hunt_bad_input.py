@@ -730,3 +730,31 @@ def test_file_too_large_to_repair_keeps_both_reasons(
         "; the file is larger than 64 bytes once decompressed, the most the repair reader takes"
     )
     assert found_ids(result) == GOOD_IDS
+
+
+@pytest.mark.parametrize(
+    ("document", "reason"),
+    [
+        ('{"events": ["\\ud800"]}', 'not a CloudTrail log file: "Records" is missing'),
+        (
+            '{"Records": "\\ud800"}',
+            'not a CloudTrail log file: "Records" is a string, not an array',
+        ),
+        (
+            '["\\ud800"]',
+            'not a CloudTrail log file: the JSON is an array, not an object with a "Records" array',
+        ),
+    ],
+    ids=["no-records", "records-string", "array"],
+)
+def test_repaired_file_of_another_shape_is_named(
+    tmp_path: Path, document: str, reason: str
+) -> None:
+    # A lone surrogate makes DuckDB reject the file, so the repair reader names the shape.
+    folder = good_bucket(tmp_path)
+    bad = folder / "shaped.json"
+    bad.write_text(document, encoding="utf-8")
+    result = run(str(tmp_path))
+    assert result.exit_code == 1
+    assert warnings(result) == [f"warning: {bad}: skipped: {reason}"]
+    assert found_ids(result) == GOOD_IDS

@@ -19,7 +19,7 @@ import re
 import zlib
 from dataclasses import dataclass, field
 
-from siemgen.hunt.logs import LogFile, LogFormat
+from siemgen.hunt.logs import LogFile, LogFormat, records_problem
 
 # The maximum bytes, once decompressed, that this reader keeps in memory for one file.
 MAX_BYTES = 256 * 1024 * 1024
@@ -142,15 +142,25 @@ def _repair_document(text: str, result: RepairedLog) -> None:
         return
     except ValueError as error:
         raise UnreadableLog(f"not valid JSON ({error})") from error
-    if not isinstance(document, dict):
-        raise UnreadableLog(
-            'not a CloudTrail log file: the JSON is not an object with a "Records" array'
-        )
-    records = document.get("Records")
-    if not isinstance(records, list):
-        found = "missing" if records is None else "not an array"
-        raise UnreadableLog(f'not a CloudTrail log file: "Records" is {found}')
+    records = document.get("Records") if isinstance(document, dict) else None
+    has_records = isinstance(document, dict) and "Records" in document
+    problem = records_problem(_kind(document), _kind(records) if has_records else None)
+    if problem is not None:
+        raise UnreadableLog(problem)
     result.document = text
+
+
+def _kind(value: object) -> str:
+    """Return the JSON kind of a parsed value in words, as ``records_problem`` takes it."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "null" if value is None else "a number"
 
 
 def _repair_lines(text: str, result: RepairedLog) -> None:

@@ -156,6 +156,23 @@ def parse_time(text: str, *, end_of_day: bool = False) -> dt.datetime:
         ) from error
 
 
+def records_problem(document: str, records: str | None) -> str | None:
+    """Return why a JSON document is not a CloudTrail log file, or None when it is one.
+
+    ``document`` is the kind of the whole document and ``records`` that of its ``Records``
+    member, in words such as ``an object`` or ``an array``, or None when it is missing.
+    """
+    if document != "an object":
+        return (
+            f"not a CloudTrail log file: the JSON is {document}, not an object with a "
+            '"Records" array'
+        )
+    if records != "an array":
+        found = "missing" if records is None else f"{records}, not an array"
+        return f'not a CloudTrail log file: "Records" is {found}'
+    return None
+
+
 def classify(path: Path) -> tuple[LogFormat, bool] | None:
     """Return the format and compression a file name declares, or None for other files."""
     name = path.name.lower()

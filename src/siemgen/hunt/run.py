@@ -30,6 +30,7 @@ from siemgen.hunt.logs import (
     find_log_files,
     missing_path_error,
     precheck,
+    records_problem,
 )
 from siemgen.hunt.matches import MatchTable
 from siemgen.hunt.results import BatchResult, FileScan, Hit
@@ -379,14 +380,11 @@ class Hunt:
                 return "file is empty once decompressed"
             return "file holds only whitespace"
         for top, records in rows:
-            if top != "OBJECT":
-                return (
-                    f"not a CloudTrail log file: the JSON is {_json_kind(top)}, not an object "
-                    'with a "Records" array'
-                )
-            if records != "ARRAY":
-                found = "missing" if records is None else f"{_json_kind(records)}, not an array"
-                return f'not a CloudTrail log file: "Records" is {found}'
+            problem = records_problem(
+                _json_kind(top), None if records is None else _json_kind(records)
+            )
+            if problem is not None:
+                return problem
         return None
 
     def _collect(self, files: list[LogFile], scanned: BatchResult, result: HuntResult) -> None:
