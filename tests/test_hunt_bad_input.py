@@ -223,6 +223,15 @@ def test_file_with_unknown_suffix_named_directly(tmp_path: Path) -> None:
     assert line.startswith(f"warning: {other}: skipped: not a log file name; expected one of")
 
 
+def hunt_without_file_override(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``siemgen hunt`` over ``tmp_path/AWSLogs`` in a process that file permissions bind."""
+    command = [*_without_file_override(), sys.executable, "-c"]
+    command += ["from siemgen.cli import main; main()", "hunt", str(tmp_path / "AWSLogs"), *args]
+    return subprocess.run(
+        command, capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False
+    )
+
+
 def _without_file_override() -> list[str]:
     """Return a command prefix that makes file permissions apply to the hunt process.
 
@@ -379,12 +388,7 @@ def test_read_only_cache_is_a_usage_error(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     cache.mkdir()
     cache.chmod(0o555)
-    command = [*_without_file_override(), sys.executable, "-c"]
-    command += ["from siemgen.cli import main; main()", "hunt", str(tmp_path / "AWSLogs")]
-    command += ["--rules", str(CANONICAL), "--cache", str(cache)]
-    done = subprocess.run(
-        command, capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False
-    )
+    done = hunt_without_file_override(tmp_path, "--rules", str(CANONICAL), "--cache", str(cache))
     assert done.returncode == 2, done.stderr
     assert "cannot write to the cache folder" in done.stderr
     assert "Traceback" not in done.stderr
@@ -396,11 +400,8 @@ def test_unreadable_log_path_is_skipped(tmp_path: Path) -> None:
     locked.mkdir()
     (locked / "hidden.json").write_bytes(b"{}")
     locked.chmod(0)
-    command = [*_without_file_override(), sys.executable, "-c"]
-    command += ["from siemgen.cli import main; main()", "hunt", str(tmp_path / "AWSLogs")]
-    command += [str(locked / "hidden.json"), "--rules", str(CANONICAL)]
-    done = subprocess.run(
-        command, capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False
+    done = hunt_without_file_override(
+        tmp_path, str(locked / "hidden.json"), "--rules", str(CANONICAL)
     )
     assert done.returncode == 1, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
@@ -413,12 +414,7 @@ def test_unreadable_file_named_directly_is_skipped(tmp_path: Path) -> None:
     locked = tmp_path / "locked.json"
     locked.write_bytes(b"{}")
     locked.chmod(0)
-    command = [*_without_file_override(), sys.executable, "-c"]
-    command += ["from siemgen.cli import main; main()", "hunt", str(tmp_path / "AWSLogs")]
-    command += [str(locked), "--rules", str(CANONICAL)]
-    done = subprocess.run(
-        command, capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False
-    )
+    done = hunt_without_file_override(tmp_path, str(locked), "--rules", str(CANONICAL))
     assert done.returncode == 1, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
     assert lines == [f"warning: {locked}: skipped: permission denied"]
@@ -454,11 +450,8 @@ def test_unwritable_output_folder_fails_before_scan(tmp_path: Path) -> None:
     locked = tmp_path / "reports"
     locked.mkdir()
     locked.chmod(0o555)
-    command = [*_without_file_override(), sys.executable, "-c"]
-    command += ["from siemgen.cli import main; main()", "hunt", str(tmp_path / "AWSLogs")]
-    command += ["--rules", str(CANONICAL), "-o", str(locked / "hits.jsonl")]
-    done = subprocess.run(
-        command, capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False
+    done = hunt_without_file_override(
+        tmp_path, "--rules", str(CANONICAL), "-o", str(locked / "hits.jsonl")
     )
     assert done.returncode == 2, done.stderr
     assert f"the folder {str(locked)!r} is not writable" in done.stderr
