@@ -624,12 +624,12 @@ def report_markdown(results: list[SizeResult], argv: list[str], runs: int, warmu
         f"- Command: `{common.display_command(argv)}`",
         *common.machine_lines(),
         f"- DuckDB {common.package_version('duckdb')}.",
-        f"- Rounds: {warmup} untimed warm-up, then {runs} measured. Each round runs, in turn: "
-        "the floor, a hunt with the canonical rule, a hunt with every rule in `sigma/`, a hunt "
-        "with `--cache` into an empty folder and the same hunt again reading the cache, and "
-        "that pair again with the canonical rule. Every "
-        "process is timed by wall clock from start to exit, so hunts include Python start-up, "
-        "rule loading and conversion and writing the JSON lines output.",
+        f"- Rounds: {warmup} untimed warm-up, then {runs} measured. Each round first runs the "
+        "floor, a hunt with the canonical rule and a hunt with every rule in `sigma/`. It then "
+        "runs a hunt with `--cache` into an empty folder and the same hunt again reading the "
+        "cache, and that pair again with the canonical rule. Every process is timed by wall "
+        "clock from start to exit, so hunts include Python start-up, rule loading and "
+        "conversion and writing the JSON lines output.",
         "- The floor is one Python process running `SELECT count(*)` over `read_json_objects` "
         "and `from_json` with a one-column structure, the way the hunt reads files.",
         "- Ratios are medians over rounds of the ratio within each round.",

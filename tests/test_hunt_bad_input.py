@@ -551,7 +551,7 @@ def test_json_column_holding_plain_text_is_read(tmp_path: Path) -> None:
 
 
 def test_bad_lines_file_does_not_repeat_batch_matches(tmp_path: Path) -> None:
-    # The delivered file is scanned before the JSON lines file fails in the same batch; the
+    # The delivered file is scanned before the JSON lines file fails in the same batch. The
     # batch is then read again without the bad file, and its matches must count once.
     folder = tmp_path / "logs"
     folder.mkdir()

@@ -537,7 +537,7 @@ def test_link_to_a_log_refused_as_output(logs: Path, tmp_path: Path) -> None:
     assert log.read_bytes() == before
 
 
-def test_old_cache_in_log_folder_is_not_read_as_logs(logs: Path) -> None:
+def test_old_cache_in_logs_not_read(logs: Path) -> None:
     cache = logs / "cache"
     hunt([logs], rules=[CANONICAL], cache=cache)
     result = CliRunner().invoke(app, ["hunt", str(logs), "--rules", str(CANONICAL)])

@@ -262,7 +262,7 @@ def check_report_path(path: Path, option: str) -> None:
         ) from error
 
 
-def refuse_input(
+def reject_input(
     path: Path, option: str, roots: Iterable[Path], suffixes: tuple[str, ...] | None, what: str
 ) -> None:
     """Raise ConfigError when a report at ``path`` would overwrite or join a command's input.

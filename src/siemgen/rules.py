@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from siemgen.errors import ConfigError, RuleLoadError
 
-# pySigma takes a third of a second to import and PyYAML about 10 ms; finding rule files and
-# the caches do without them, so they are imported where a rule is parsed.
+# pySigma takes a third of a second to import and PyYAML about 10 ms. Finding rule files and
+# reading the caches need neither, so both are imported where a rule is parsed.
 if TYPE_CHECKING:
     import yaml
     from sigma.exceptions import SigmaError
@@ -95,7 +95,8 @@ def safe_stem(path: Path) -> str:
 def rule_inputs(paths: Iterable[Path]) -> list[Path]:
     """Return the paths a command reads for ``paths``: each one, and for a rule file its tests.
 
-    A rule folder holds its rules' test files; a rule named alone has its test file beside it.
+    A rule folder contains its rules' test files, and a rule named alone has its test file
+    beside it.
     """
     inputs = []
     for path in paths:

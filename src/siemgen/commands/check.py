@@ -97,7 +97,7 @@ def check_command(
     """
     from siemgen.check import CheckOptions, run_check
     from siemgen.cli import err, setup_logging
-    from siemgen.output import check_report_path, refuse_input
+    from siemgen.output import check_report_path, reject_input
     from siemgen.rules import RULE_INPUT_SUFFIXES, rule_inputs
 
     setup_logging(verbose)
@@ -125,8 +125,8 @@ def check_command(
     if output is not None:
         check_report_path(output, "--output")
         inputs = rule_inputs(rule_paths)
-        refuse_input(output, "--output", inputs, RULE_INPUT_SUFFIXES, "rule and test files")
-        refuse_input(output, "--output", [folder], None, "generated files")
+        reject_input(output, "--output", inputs, RULE_INPUT_SUFFIXES, "rule and test files")
+        reject_input(output, "--output", [folder], None, "generated files")
     root = Path.cwd()
     if generated is not None and not generated.is_dir():
         raise ConfigError("generated folder not found", path=generated)

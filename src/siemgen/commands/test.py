@@ -105,7 +105,7 @@ def _run(
 
 def _check_reports(rule_paths: list[Path], junit: Path | None, json_file: Path | None) -> None:
     """Raise ConfigError unless the report files are distinct and none is a rule input."""
-    from siemgen.output import check_report_path, refuse_input
+    from siemgen.output import check_report_path, reject_input
     from siemgen.rules import RULE_INPUT_SUFFIXES, rule_inputs
 
     reports = {"--junit": junit, "--json": json_file}
@@ -116,7 +116,7 @@ def _check_reports(rule_paths: list[Path], junit: Path | None, json_file: Path |
             raise ConfigError(f"{option} needs a file path; the text report goes to stdout")
         check_report_path(path, option)
         inputs = rule_inputs(rule_paths)
-        refuse_input(path, option, inputs, RULE_INPUT_SUFFIXES, "rule and test files")
+        reject_input(path, option, inputs, RULE_INPUT_SUFFIXES, "rule and test files")
     if junit is not None and json_file is not None and junit.resolve() == json_file.resolve():
         raise ConfigError(
             "--junit and --json name the same file", path=junit, hint="give each its own file"

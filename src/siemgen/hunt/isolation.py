@@ -93,7 +93,7 @@ def _rescue_or_skip(
             result.files[log_file.name] = rescue(log_file)
             return
         except TooLargeToRepair as error:
-            # DuckDB's reason comes first: the repair only says why it did not try.
+            # DuckDB's reason comes first, because the repair's gives only why it did not try.
             reason = f"{reason}; {error}"
         except UnreadableLog as error:
             # The repair's reason names the line and column of bad JSON, which DuckDB's does

@@ -369,7 +369,7 @@ def find_log_files(
     ``ignore`` maps resolved paths the hunt writes (its output file, its cache folder) to
     what they are: a walk leaves them out, and a log path that is one of them, or inside
     one, raises ConfigError. So does a path that does not exist. A walk also leaves out a
-    folder that holds every file name in ``markers``, such as another hunt's cache. A folder
+    folder that contains every file name in ``markers``, such as another hunt's cache. A folder
     without log files and a file whose name is not a log file name are recorded as skipped.
     """
     window = time_range or TimeRange()

@@ -18,7 +18,7 @@ FORMATS = ("table", "jsonl", "csv", "json")
 TABLE_COLUMNS = ("rule", "level", "time", "event", "identity", "source IP", "region")
 
 TABLE_CELL_LIMIT = 100
-"""The most terminal columns a table cell takes; longer values are cut with an ellipsis."""
+"""The maximum terminal columns of a table cell; longer values are cut with an ellipsis."""
 
 CSV_COLUMNS = (
     "rule_id",

@@ -37,7 +37,7 @@ from siemgen.hunt.results import BatchResult, FileScan, Hit
 from siemgen.hunt.scan import Scanner
 from siemgen.hunt.schema import OUTPUT_PATHS, Selection, select_columns
 from siemgen.hunt.sql import sql_list
-from siemgen.output import refuse_input
+from siemgen.output import reject_input
 from siemgen.rules import RULE_INPUT_SUFFIXES, find_rule_files, load_collection, rule_inputs
 from siemgen.terminal import counted
 
@@ -488,12 +488,12 @@ def check_paths(
         if missing:
             raise missing_path_error(path)
     if output is not None:
-        refuse_input(output, "--output", paths, LOG_SUFFIXES, "log files")
-        refuse_log_overwrite(output)
+        reject_input(output, "--output", paths, LOG_SUFFIXES, "log files")
+        reject_log_overwrite(output)
         inputs = rule_inputs(rules)
-        refuse_input(output, "--output", inputs, RULE_INPUT_SUFFIXES, "rule and test files")
+        reject_input(output, "--output", inputs, RULE_INPUT_SUFFIXES, "rule and test files")
         if cache is not None:
-            refuse_input(output, "--output", [cache], None, "cache files")
+            reject_input(output, "--output", [cache], None, "cache files")
     if cache is None:
         return
     folder = cache.resolve()
@@ -527,7 +527,7 @@ _RECORDS_OBJECT = re.compile(rb'\{\s*"Records"\s*:')
 _LINES_LOOKED_AT = 20
 
 
-def refuse_log_overwrite(output: Path) -> None:
+def reject_log_overwrite(output: Path) -> None:
     """Raise ConfigError when ``output`` is an existing CloudTrail log file.
 
     A log file is gzip, a JSON object whose first key is ``Records`` (compact or indented), or
