@@ -39,6 +39,8 @@ from siemgen.hunt.sql import (
 )
 
 _FIELDS = ", ".join(f"{expression} AS {name}" for name, expression in HIT_COLUMNS)
+# NOTE: a record counts as lacking a field only when the field is absent or null, so an
+# eventTime that names no time ("yesterday") is not warned about; such a record sorts first.
 _MISSING = ", ".join(f"{column} IS NULL AS missing_{column}" for column, _ in REQUIRED_FIELDS)
 _INCOMPLETE = " OR ".join(f"{column} IS NULL" for column, _ in REQUIRED_FIELDS)
 

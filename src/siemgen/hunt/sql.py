@@ -88,6 +88,8 @@ def text_records(source_file: str, texts: str, record_structure: str) -> str:
     ``texts`` has the JSON in a ``json`` column, and ``source_file`` is the SQL expression of
     the file name.
     """
+    # NOTE: a line that holds a JSON array, not an object, reads as one record with no fields,
+    # so its records are not scanned; the warning about missing fields is all that shows it.
     return (
         f"SELECT {source_file} AS source_file, "
         f"unnest(from_json(json, {sql_literal(record_structure)})) FROM {texts}"
