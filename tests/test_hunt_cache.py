@@ -292,6 +292,8 @@ MISSHAPEN_ENTRIES = {
     "unknown-column": {"paths": [["no_such_column"]]},
     "level": {"level": 5},
     "title": {"title": None},
+    "screen-text": {"screen": "eventname = 'x'"},
+    "screen-pair": {"screen": {"values": [["eventname"]], "tests": []}},
 }
 
 

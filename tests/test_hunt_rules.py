@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from siemgen.convert import Converter
 from siemgen.engines.duckdb import create_cloudtrail_table, load_records, matching_event_ids
 from siemgen.hunt import hunt, load_rules
-from siemgen.hunt.rewrite import short_circuit
+from siemgen.hunt.rewrite import screen, short_circuit
+from siemgen.hunt.screen import screen_condition
 from siemgen.rules import load_collection
 from siemgen.ruletest import load_tests, rule_tests_path
 
@@ -168,6 +169,11 @@ def test_corpus_rules_all_run() -> None:
 ATOMS = (
     "a = 1",
     "b = 'x'",
+    "b = 'it''s'",
+    "b IN ('y', 'a\\b')",
+    "upper(b) = 'XX'",
+    "a = 1 + 1",
+    "b = concat('x', '')",
     "a IS NULL",
     "b IS NOT NULL",
     "lower(b) LIKE '%x%'",
@@ -201,7 +207,7 @@ def truth_table() -> duckdb.DuckDBPyConnection:
     con.execute("CREATE TABLE t (id INTEGER, a INTEGER, b VARCHAR, c BOOLEAN)")
     rows = []
     for a in [None, 0, 1, 2]:
-        for b in [None, "x", "y", "Xx"]:
+        for b in [None, "x", "y", "Xx", "it's", "a\\b"]:
             for c in [None, True, False]:
                 rows.append((len(rows), a, b, c))
     con.executemany("INSERT INTO t VALUES (?, ?, ?, ?)", rows)
@@ -230,3 +236,55 @@ def test_short_circuit_rewrites_and_as_case() -> None:
 
 def test_short_circuit_keeps_plain_negation() -> None:
     assert short_circuit("NOT (a = 1 AND b = 2)") == "NOT (a = 1 AND b = 2)"
+
+
+# Screens: a test that every record a rule matches passes.
+
+
+def _true_rows(con: duckdb.DuckDBPyConnection, condition: str) -> set[int]:
+    rows = con.execute(f"SELECT id FROM t WHERE coalesce({condition}, FALSE)").fetchall()
+    return {int(row[0]) for row in rows}
+
+
+@fuzz_settings(default_examples=200)
+@given(rules=st.lists(conditions(), min_size=1, max_size=3))
+def test_screen_passes_every_matching_row(
+    truth_table: duckdb.DuckDBPyConnection, rules: list[str]
+) -> None:
+    combined = screen_condition(screen(rule) for rule in rules)
+    if combined is None:
+        return
+    matching = set().union(*(_true_rows(truth_table, rule) for rule in rules))
+    assert matching <= _true_rows(truth_table, combined)
+
+
+def test_screen_keeps_the_event_name_test() -> None:
+    found = screen(
+        "eventsource = 'iam.amazonaws.com' AND (eventname IN ('PutUserPolicy', 'PutRolePolicy'))"
+    )
+    assert found is not None
+    assert found.values == (("eventname", ("PutUserPolicy", "PutRolePolicy")),)
+    assert found.tests == ()
+
+
+def test_screen_of_an_or_needs_both_sides() -> None:
+    assert screen("eventname = 'A' OR SIEMGEN_JSON_SCALAR(x, '$.a') = 'b'") is None
+    found = screen("eventname = 'A' OR lower(errorcode) LIKE 'accessdenied%'")
+    assert found is not None
+    assert found.values == (("eventname", ("A",)),)
+    assert found.tests == ("LOWER(errorcode) LIKE 'accessdenied%'",)
+
+
+def test_screens_merge_into_one_list_per_column() -> None:
+    first = screen("eventsource = 's3.amazonaws.com' AND eventname = 'PutBucketPolicy'")
+    second = screen("eventname IN ('PutBucketPolicy', 'PutBucketAcl')")
+    assert screen_condition([first, second]) == (
+        "(eventname IN ('PutBucketPolicy', 'PutBucketAcl'))"
+    )
+    assert screen_condition([first, None]) is None
+    assert screen_condition([]) is None
+
+
+def test_project_rules_have_screens() -> None:
+    detections = load_rules([RULES]).detections
+    assert [d.path for d in detections if d.screen is None] == []

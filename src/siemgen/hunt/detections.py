@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from siemgen.errors import ConversionError, RuleLoadError
 from siemgen.fingerprint import code_fingerprint
 from siemgen.hunt.schema import ColumnPath, referenced_paths, select_columns
+from siemgen.hunt.screen import Screen
 from siemgen.output import atomic_write
 from siemgen.rules import RuleFile, read_text, safe_stem
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DETECTIONS_FILE = "detections.json"
-DETECTIONS_VERSION = 3
+DETECTIONS_VERSION = 4
 # The member of a cache entry that contains the SHA-256 digest of the entry's other members.
 _DIGEST = "digest"
 # The cache entry of a rule for a log source other than AWS CloudTrail.
@@ -44,12 +45,14 @@ class Detection:
     fast_condition: str
     """``condition`` rewritten by ``short_circuit``: TRUE on exactly the same rows."""
     paths: frozenset[ColumnPath]
+    screen: Screen | None = None
+    """Tests one of which every record the rule matches passes; None when there are none."""
 
 
 def compile_rule(rule_file: RuleFile, converter: Converter) -> Detection:
     """Convert one rule to a DuckDB condition, raising ConversionError when it cannot run."""
     from siemgen.engines.duckdb import to_duckdb
-    from siemgen.hunt.rewrite import short_circuit
+    from siemgen.hunt.rewrite import screen, short_circuit
 
     athena_sql = converter.convert(rule_file, "athena", "sql", backend_format="condition")
     try:
@@ -57,6 +60,7 @@ def compile_rule(rule_file: RuleFile, converter: Converter) -> Detection:
         paths = referenced_paths(condition)
         select_columns(paths)
         fast = short_circuit(condition)
+        rule_screen = screen(condition)
     except ConversionError as error:
         error.path = error.path or rule_file.path
         error.rule = error.rule or rule_file.title
@@ -71,6 +75,7 @@ def compile_rule(rule_file: RuleFile, converter: Converter) -> Detection:
         condition=condition,
         fast_condition=fast,
         paths=frozenset(paths),
+        screen=rule_screen,
     )
 
 
@@ -117,6 +122,7 @@ class DetectionCache:
             "condition": detection.condition,
             "fast_condition": detection.fast_condition,
             "paths": sorted(list(path) for path in detection.paths),
+            "screen": _screen_item(detection.screen),
         }
         entry[_DIGEST] = _entry_digest(entry)
         self.entries[self.key(rule_file.path, rule_file.text)] = entry
@@ -178,6 +184,41 @@ def _entry_digest(entry: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(members, sort_keys=True).encode("utf-8")).hexdigest()
 
 
+def _screen_item(screen: Screen | None) -> dict[str, Any] | None:
+    """Return a screen as JSON members, or None."""
+    if screen is None:
+        return None
+    return {
+        "values": [[column, list(texts)] for column, texts in screen.values],
+        "tests": list(screen.tests),
+    }
+
+
+def _is_texts(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(text, str) for text in value)
+
+
+def _screen_from_item(item: Any) -> Screen | None:
+    """Return the screen in a cache entry's member; raise ValueError when it is damaged."""
+    if item is None:
+        return None
+    if not isinstance(item, dict) or not _is_texts(item.get("tests")):
+        raise ValueError("damaged screen")
+    values = item.get("values")
+    if not isinstance(values, list) or not all(
+        isinstance(pair, list)
+        and len(pair) == 2
+        and isinstance(pair[0], str)
+        and _is_texts(pair[1])
+        for pair in values
+    ):
+        raise ValueError("damaged screen")
+    return Screen(
+        values=tuple((column, tuple(texts)) for column, texts in values),
+        tests=tuple(item["tests"]),
+    )
+
+
 def _detection(item: dict[str, Any], path: Path) -> Detection | None:
     """Return the Detection in a cache entry, or None when the entry is damaged.
 
@@ -196,6 +237,10 @@ def _detection(item: dict[str, Any], path: Path) -> Detection | None:
         for column in columns
     ):
         return None
+    try:
+        screen = _screen_from_item(item.get("screen"))
+    except ValueError:
+        return None
     detection = Detection(
         rule_id=item["rule_id"],
         title=item["title"],
@@ -204,6 +249,7 @@ def _detection(item: dict[str, Any], path: Path) -> Detection | None:
         condition=item["condition"],
         fast_condition=item["fast_condition"],
         paths=frozenset(tuple(column) for column in columns),
+        screen=screen,
     )
     try:
         select_columns(detection.paths)

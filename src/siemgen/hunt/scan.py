@@ -27,6 +27,7 @@ from siemgen.hunt.logs import LogFile, LogFormat, TimeRange
 from siemgen.hunt.matches import MatchTable
 from siemgen.hunt.results import HIT_COLUMNS, MASK_BITS, REQUIRED_FIELDS, BatchResult, FileScan
 from siemgen.hunt.schema import Selection
+from siemgen.hunt.screen import screen_condition
 from siemgen.hunt.sql import (
     delivered_objects,
     delivered_records,
@@ -82,8 +83,14 @@ class Scanner:
         return " UNION ALL BY NAME ".join(parts)
 
     def _any_rule(self) -> str:
+        """Return the condition that a record matches some rule, its screen first.
+
+        DuckDB evaluates the rules only on the records that pass the screen.
+        """
         conditions = [detection.fast_condition for detection in self.detections]
-        return " OR ".join(f"({condition})" for condition in conditions) or "FALSE"
+        rules = " OR ".join(f"({condition})" for condition in conditions) or "FALSE"
+        screen = screen_condition(detection.screen for detection in self.detections)
+        return rules if screen is None else f"({screen}) AND ({rules})"
 
     def _rule_masks(self) -> list[str]:
         """Return one BIGINT expression per 63 rules, with bit ``i`` set when rule ``i`` matches."""
