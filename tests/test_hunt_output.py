@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from siemgen import terminal
 from siemgen.hunt import Detection, Hunt, HuntResult
-from siemgen.hunt.output import write_csv, write_jsonl, write_table
+from siemgen.hunt.output import jsonl_bytes, write_csv, write_table
 
 from strategies import fuzz_settings, hostile_text
 
@@ -107,9 +107,7 @@ def test_jsonl_matches_compact_json_dumps(
 ) -> None:
     matching = [detection(index, titles[index]) for index in rules]
     result = hunt_records([record], matching)
-    stream = io.StringIO()
-    write_jsonl(result, stream)
-    lines = stream.getvalue().split("\n")
+    lines = jsonl_bytes(result).decode("utf-8").split("\n")
     assert lines[-1] == ""
     file = result.files[0].name
     expected = [expected_object(record, rule, file) for rule in matching]
@@ -221,9 +219,7 @@ def test_jsonl_over_two_mask_words() -> None:
     identity_values = {name: None for name in IDENTITY}
     records = [{**item, "userIdentity": identity_values} for item in (first, second)]
     result = hunt_records(records, matching)
-    stream = io.StringIO()
-    write_jsonl(result, stream)
-    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    lines = [json.loads(line) for line in jsonl_bytes(result).splitlines()]
     assert [line["rule_id"] for line in lines] == [rule.rule_id for rule in matching] * 2
     # A record whose eventTime names no moment sorts first.
     assert [line["eventID"] for line in lines] == ["eventID-1"] * 70 + ["second"] * 70

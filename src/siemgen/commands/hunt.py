@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import sys
 import time
@@ -161,7 +160,7 @@ def _run(
 
     from siemgen.cli import err
     from siemgen.hunt import Hunt, TimeRange, check_paths, load_rules, parse_time
-    from siemgen.hunt.output import check_format, summary_lines, write_results
+    from siemgen.hunt.output import check_format, render_results, summary_lines
     from siemgen.output import check_report_path, write_report
 
     time_range = TimeRange(
@@ -214,23 +213,23 @@ def _run(
     for warning in result.warnings:
         err(f"warning: {warning}")
 
-    text = io.StringIO()
-    write_results(result, rule_set, output_format, text)
+    data = render_results(result, rule_set, output_format)
     if output is None:
-        _write_stdout(text.getvalue())
+        _write_stdout(data)
     else:
-        write_report(output, text.getvalue().encode("utf-8"), "--output")
+        write_report(output, data, "--output")
     for line in summary_lines(result, rule_set):
         err(line)
     incomplete = result.skipped or result.files_read_in_part or rule_set.errors
     return EXIT_INCOMPLETE if incomplete else EXIT_OK
 
 
-def _write_stdout(text: str) -> None:
+def _write_stdout(data: bytes) -> None:
     """Write the results to stdout, stopping quietly when the reader closes the pipe."""
     try:
-        sys.stdout.write(text)
         sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
     except BrokenPipeError:
         # The reader (``| head``) has gone; point stdout at /dev/null so that Python's final
         # flush does not fail again, as the Python signal documentation advises.

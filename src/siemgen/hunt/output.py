@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -107,13 +108,13 @@ def write_table(result: HuntResult, stream: TextIO) -> None:
         stream.write("  ".join(line).rstrip() + "\n")
 
 
-def write_jsonl(result: HuntResult, stream: TextIO) -> None:
-    """Write one compact JSON object per rule and record, as ``hit_records`` gives them."""
+def jsonl_bytes(result: HuntResult) -> bytes:
+    """Return one compact JSON object per rule and record, as ``hit_records`` gives them."""
     prefixes = [
         json.dumps(_rule_members(detection), ensure_ascii=False, separators=(",", ":"))[:-1] + ","
         for detection in result.detections
     ]
-    stream.write(result.matches.json_lines(prefixes))
+    return result.matches.json_lines(prefixes)
 
 
 def write_csv(result: HuntResult, stream: TextIO) -> None:
@@ -167,18 +168,18 @@ def write_json(result: HuntResult, rule_set: RuleSet, stream: TextIO) -> None:
     stream.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
 
-def write_results(
-    result: HuntResult, rule_set: RuleSet, output_format: str, stream: TextIO
-) -> None:
-    """Write the results in ``output_format`` (one of ``FORMATS``)."""
+def render_results(result: HuntResult, rule_set: RuleSet, output_format: str) -> bytes:
+    """Return the results in ``output_format`` (one of ``FORMATS``) as UTF-8."""
+    if output_format == "jsonl":
+        return jsonl_bytes(result)
+    text = io.StringIO()
     if output_format == "table":
-        write_table(result, stream)
-    elif output_format == "jsonl":
-        write_jsonl(result, stream)
+        write_table(result, text)
     elif output_format == "csv":
-        write_csv(result, stream)
+        write_csv(result, text)
     else:
-        write_json(result, rule_set, stream)
+        write_json(result, rule_set, text)
+    return text.getvalue().encode("utf-8")
 
 
 def summary_lines(result: HuntResult, rule_set: RuleSet) -> list[str]:
