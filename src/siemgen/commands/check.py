@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from siemgen import findings as report
 from siemgen.errors import ConfigError
 from siemgen.terminal import printable
 
@@ -95,6 +94,7 @@ def check_command(
     Exit status: 0 when nothing was found, 1 when any error was found (a warning alone
     does not fail the check), 2 on a usage or configuration error.
     """
+    from siemgen import findings as report
     from siemgen.check import CheckOptions, run_check
     from siemgen.cli import err, setup_logging
     from siemgen.output import check_report_path, reject_input
