@@ -251,7 +251,7 @@ def _true_rows(con: duckdb.DuckDBPyConnection, condition: str) -> set[int]:
 def test_screen_passes_every_matching_row(
     truth_table: duckdb.DuckDBPyConnection, rules: list[str]
 ) -> None:
-    combined = screen_condition(screen(rule) for rule in rules)
+    combined = screen_condition((screen(rule), rule) for rule in rules)
     if combined is None:
         return
     matching = set().union(*(_true_rows(truth_table, rule) for rule in rules))
@@ -267,6 +267,13 @@ def test_screen_keeps_the_event_name_test() -> None:
     assert found.tests == ()
 
 
+def test_screen_prefers_event_names_to_fewer_tests() -> None:
+    found = screen("(eventname = 'A' OR eventname = 'B') AND lower(useridentity.type) = 'root'")
+    assert found is not None
+    assert found.values == (("eventname", ("A", "B")),)
+    assert found.tests == ()
+
+
 def test_screen_of_an_or_needs_both_sides() -> None:
     assert screen("eventname = 'A' OR SIEMGEN_JSON_SCALAR(x, '$.a') = 'b'") is None
     found = screen("eventname = 'A' OR lower(errorcode) LIKE 'accessdenied%'")
@@ -278,10 +285,15 @@ def test_screen_of_an_or_needs_both_sides() -> None:
 def test_screens_merge_into_one_list_per_column() -> None:
     first = screen("eventsource = 's3.amazonaws.com' AND eventname = 'PutBucketPolicy'")
     second = screen("eventname IN ('PutBucketPolicy', 'PutBucketAcl')")
-    assert screen_condition([first, second]) == (
-        "(eventname IN ('PutBucketPolicy', 'PutBucketAcl'))"
-    )
-    assert screen_condition([first, None]) is None
+    combined = screen_condition([(first, "a = 1"), (second, "a = 2")])
+    assert combined == "(eventname IN ('PutBucketPolicy', 'PutBucketAcl'))"
+
+
+def test_rule_without_screen_is_screened_by_its_condition() -> None:
+    first = screen("eventname = 'PutBucketPolicy'")
+    combined = screen_condition([(first, "a = 1"), (None, "b = 2")])
+    assert combined == "(eventname IN ('PutBucketPolicy')) OR (b = 2)"
+    assert screen_condition([(None, "b = 2")]) is None
     assert screen_condition([]) is None
 
 

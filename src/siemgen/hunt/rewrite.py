@@ -115,8 +115,9 @@ def _screen_tests(node: exp.Expr) -> list[exp.Expr] | None:
     if isinstance(node, exp.And):
         sides = [_screen_tests(node.this), _screen_tests(node.expression)]
         found = [tests for tests in sides if tests is not None]
-        # One test beats several, since each test costs DuckDB a pass over the column.
-        return min(found, key=lambda tests: (len(tests), _test_rank(tests[0])), default=None)
+        # Tests on the columns ranked first win, since screens merge their values into one
+        # list. Then fewer tests win, since each other test costs a pass over its column.
+        return min(found, key=lambda tests: (max(map(_test_rank, tests)), len(tests)), default=None)
     if isinstance(node, exp.Or):
         left, right = _screen_tests(node.this), _screen_tests(node.expression)
         return None if left is None or right is None else left + right

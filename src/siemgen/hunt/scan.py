@@ -89,7 +89,7 @@ class Scanner:
         """
         conditions = [detection.fast_condition for detection in self.detections]
         rules = " OR ".join(f"({condition})" for condition in conditions) or "FALSE"
-        screen = screen_condition(detection.screen for detection in self.detections)
+        screen = screen_condition((d.screen, d.fast_condition) for d in self.detections)
         return rules if screen is None else f"({screen}) AND ({rules})"
 
     def _rule_masks(self) -> list[str]:

@@ -30,25 +30,28 @@ class Screen:
     """Other tests of one column against literals, as DuckDB SQL."""
 
 
-def screen_condition(screens: Iterable[Screen | None]) -> str | None:
+def screen_condition(rules: Iterable[tuple[Screen | None, str]]) -> str | None:
     """Return one condition that is TRUE wherever any of the rules is TRUE, or None.
 
-    There is none when a rule has no screen, or when there are no rules.
+    Each rule comes as its screen and its condition. The condition replaces a screen that the
+    rule lacks, so DuckDB evaluates that rule on every record, as it would with no screen.
+    There is no condition when no rule has a screen.
     """
     values: dict[str, dict[str, None]] = {}
     tests: dict[str, None] = {}
-    count = 0
-    for screen in screens:
+    screened = False
+    for screen, condition in rules:
         if screen is None:
-            return None
-        count += 1
+            tests[condition] = None
+            continue
+        screened = True
         for column, strings in screen.values:
             values.setdefault(column, {}).update(dict.fromkeys(strings))
         tests.update(dict.fromkeys(screen.tests))
-    if not count:
+    if not screened:
         return None
     lists = [
         f"{column} IN ({', '.join(sql_literal(text) for text in strings)})"
         for column, strings in values.items()
     ]
-    return " OR ".join(f"({test})" for test in [*lists, *tests])
+    return " OR ".join(f"({part})" for part in [*lists, *tests])
