@@ -347,6 +347,34 @@ def test_cli_rule_error_exits_one(bucket: Path, tmp_path: Path) -> None:
     assert len(result.stdout.splitlines()) == len(PLANTED)
 
 
+REGEX_RULE = """\
+title: Regular expression that RE2 rejects
+id: 0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d
+logsource:
+    product: aws
+    service: cloudtrail
+detection:
+    selection:
+        userAgent|re: '{pattern}'
+    condition: selection
+level: low
+"""
+
+
+@pytest.mark.parametrize("pattern", ["^(?!aws-cli).*", "(a)\\1", "a{1001}"])
+def test_cli_rejects_regex_duckdb_cannot_run(bucket: Path, tmp_path: Path, pattern: str) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "canonical.yml").write_text(CANONICAL.read_text(encoding="utf-8"), encoding="utf-8")
+    (rules / "regex.yml").write_text(REGEX_RULE.format(pattern=pattern), encoding="utf-8")
+    result = run(str(bucket), "--rules", str(rules), "-f", "jsonl")
+    assert result.exit_code == 1
+    assert "regex.yml" in result.stderr
+    assert "DuckDB cannot evaluate the rule's condition" in result.stderr
+    assert "skipped: cannot read" not in result.stderr
+    assert {json.loads(line)["eventID"] for line in result.stdout.splitlines()} == planted_ids()
+
+
 def test_cli_leaves_other_logsources_out(bucket: Path, tmp_path: Path) -> None:
     rules = tmp_path / "rules"
     rules.mkdir()

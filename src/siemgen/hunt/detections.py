@@ -12,12 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 from siemgen.errors import ConversionError, RuleLoadError
 from siemgen.fingerprint import code_fingerprint
-from siemgen.hunt.schema import ColumnPath, referenced_paths, select_columns
+from siemgen.hunt.schema import OUTPUT_PATHS, ColumnPath, referenced_paths, select_columns
 from siemgen.hunt.screen import Screen
+from siemgen.hunt.sql import text_records
 from siemgen.output import atomic_write
 from siemgen.rules import RuleFile, read_text, safe_stem
 
 if TYPE_CHECKING:
+    import duckdb
+
     from siemgen.convert import Converter
 
 logger = logging.getLogger(__name__)
@@ -46,11 +49,51 @@ class Detection:
     """``condition`` rewritten by ``short_circuit``: TRUE on exactly the same rows."""
     paths: frozenset[ColumnPath]
     screen: Screen | None = None
-    """Tests one of which every record the rule matches passes; None when there are none."""
+    """Column tests such that every record the rule matches passes one of them, or None."""
 
 
-def compile_rule(rule_file: RuleFile, converter: Converter) -> Detection:
-    """Convert one rule to a DuckDB condition, raising ConversionError when it cannot run."""
+class ConditionCheck:
+    """A DuckDB connection that evaluates rule conditions on one record without fields.
+
+    DuckDB compiles a condition's regular expressions when it first evaluates the condition,
+    even in a branch that no record reaches. A pattern that RE2 rejects, such as a lookahead or
+    a backreference, would make the hunt's scan fail on every log file, so the rule is
+    rejected when it is converted instead.
+    """
+
+    def __init__(self) -> None:
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    def check(self, condition: str, paths: Iterable[ColumnPath]) -> None:
+        """Raise ConversionError when DuckDB cannot evaluate ``condition``."""
+        import duckdb
+
+        from siemgen.engines.duckdb import prepare_connection
+
+        if self._con is None:
+            self._con = duckdb.connect(":memory:", config={"autoload_known_extensions": False})
+            prepare_connection(self._con)
+        structure = select_columns([*paths, *OUTPUT_PATHS]).key()
+        record = text_records("''", "(SELECT '{}' AS json) AS texts", structure)
+        try:
+            self._con.execute(f"SELECT {condition} FROM ({record}) AS records").fetchall()
+        except duckdb.Error as error:
+            reason = " ".join(str(error).split("\nLINE ", 1)[0].split())
+            raise ConversionError(
+                f"DuckDB cannot evaluate the rule's condition: {reason}",
+                hint="write regular expressions in RE2 syntax, which has no lookaround, "
+                "backreferences or possessive quantifiers",
+            ) from error
+
+
+def compile_rule(
+    rule_file: RuleFile, converter: Converter, check: ConditionCheck | None = None
+) -> Detection:
+    """Convert one rule to a DuckDB condition, raising ConversionError when it cannot run.
+
+    ``check`` evaluates the condition once; a caller that converts many rules passes one
+    ConditionCheck for all of them.
+    """
     from siemgen.engines.duckdb import to_duckdb
     from siemgen.hunt.rewrite import screen, short_circuit
 
@@ -61,6 +104,7 @@ def compile_rule(rule_file: RuleFile, converter: Converter) -> Detection:
         select_columns(paths)
         fast = short_circuit(condition)
         rule_screen = screen(condition)
+        (check or ConditionCheck()).check(fast, paths)
     except ConversionError as error:
         error.path = error.path or rule_file.path
         error.rule = error.rule or rule_file.title
@@ -271,6 +315,7 @@ def compile_rules(
     detections: list[Detection] = []
     errors: list[ConversionError] = []
     active = converter
+    check = ConditionCheck()
     for rule_file in rule_files:
         cached = cache.get(rule_file) if cache is not None else None
         if cached is not None:
@@ -281,7 +326,7 @@ def compile_rules(
 
             active = Converter()
         try:
-            detection = compile_rule(rule_file, active)
+            detection = compile_rule(rule_file, active, check)
         except ConversionError as error:
             logger.debug("rule %s cannot run in a hunt: %s", rule_file.path, error)
             errors.append(error)
