@@ -326,6 +326,36 @@ def test_cli_output_folder_is_created(bucket: Path, tmp_path: Path) -> None:
     assert {json.loads(line)["eventID"] for line in lines} == planted_ids()
 
 
+def output_event_ids(text: str, output_format: str) -> set[str]:
+    """Return the eventIDs in hunt output of the given format."""
+    if output_format == "csv":
+        return {row["event_id"] for row in csv.DictReader(io.StringIO(text))}
+    if output_format == "json":
+        return {hit["eventID"] for hit in json.loads(text)["hits"]}
+    return {json.loads(line)["eventID"] for line in text.splitlines()}
+
+
+@pytest.mark.parametrize(
+    ("name", "output_format"),
+    [("hits.csv", "csv"), ("hits.JSON", "json"), ("hits.ndjson", "jsonl"), ("hits.out", "jsonl")],
+)
+def test_cli_output_suffix_names_format(
+    bucket: Path, tmp_path: Path, name: str, output_format: str
+) -> None:
+    target = tmp_path / name
+    result = run(str(bucket), "--rules", str(CANONICAL), "-o", str(target))
+    assert result.exit_code == 0, result.stderr
+    assert output_event_ids(target.read_text(encoding="utf-8"), output_format) == planted_ids()
+
+
+def test_cli_format_option_beats_output_suffix(bucket: Path, tmp_path: Path) -> None:
+    target = tmp_path / "hits.csv"
+    result = run(str(bucket), "--rules", str(CANONICAL), "-o", str(target), "-f", "jsonl")
+    assert result.exit_code == 0, result.stderr
+    lines = target.read_text(encoding="utf-8").splitlines()
+    assert {json.loads(line)["eventID"] for line in lines} == planted_ids()
+
+
 def test_cli_output_under_a_file_exits_two(bucket: Path, tmp_path: Path) -> None:
     blocking = tmp_path / "plain.txt"
     blocking.write_text("")
@@ -391,6 +421,18 @@ def test_cli_leaves_other_logsources_out(bucket: Path, tmp_path: Path) -> None:
     result = run(str(bucket), "--rules", str(rules))
     assert result.exit_code == 0, result.stderr
     assert "1 rule for other log sources left out" in result.stderr
+
+
+def test_cli_names_missing_cloudtrail_rules(bucket: Path, tmp_path: Path) -> None:
+    windows = CANONICAL.read_text(encoding="utf-8").replace(
+        "    product: aws\n    service: cloudtrail", "    product: windows\n    service: security"
+    )
+    rule = tmp_path / "windows.yml"
+    rule.write_text(windows, encoding="utf-8")
+    result = run(str(bucket), "--rules", str(rule))
+    assert result.exit_code == 1
+    assert "none of the rules is for AWS CloudTrail" in result.stderr
+    assert "listed above" not in result.stderr
 
 
 def test_cli_warns_of_shared_rule_id(bucket: Path, tmp_path: Path) -> None:

@@ -93,8 +93,9 @@ def hunt_command(
             "--format",
             "-f",
             help="Output format: table, jsonl (one compact JSON object per rule and record), "
-            "csv, or json (one document with the counts and skipped files). Default: table on "
-            "a terminal, jsonl otherwise.",
+            "csv, or json (one document with the counts and skipped files). Default: the "
+            "format an --output file's suffix names (.csv, .json, .jsonl, .ndjson), else table "
+            "on a terminal and jsonl otherwise.",
             show_default=False,
         ),
     ] = None,
@@ -160,7 +161,7 @@ def _run(
 
     from siemgen.cli import err
     from siemgen.hunt import Hunt, TimeRange, check_paths, load_rules, parse_time
-    from siemgen.hunt.output import check_format, render_results, summary_lines
+    from siemgen.hunt.output import check_format, default_format, render_results, summary_lines
     from siemgen.output import check_report_path, write_report
 
     time_range = TimeRange(
@@ -173,7 +174,8 @@ def _run(
             hint="give a start before the end",
         )
     if output_format is None:
-        output_format = "table" if output is None and sys.stdout.isatty() else "jsonl"
+        name = None if output is None else output.name
+        output_format = default_format(name, sys.stdout.isatty())
     check_format(output_format)
     if output is not None:
         check_report_path(output, "--output")
@@ -185,6 +187,11 @@ def _run(
         err(f"warning: rule skipped: {error}")
     for line in rule_set.shared_id_warnings():
         err(f"warning: {line}")
+    if not rule_set.detections and not rule_set.errors:
+        raise SiemgenError(
+            "none of the rules is for AWS CloudTrail (logsource product: aws, service: cloudtrail)",
+            hint="pass CloudTrail rules with --rules",
+        )
     if not rule_set.detections:
         raise SiemgenError("no rule can run in a hunt", hint="fix the rule errors listed above")
 

@@ -54,6 +54,22 @@ def _csv_values(fields: dict[str, Any]) -> list[Any]:
     ]
 
 
+# The format an --output file's suffix names when --format is not given.
+_SUFFIX_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+def default_format(output_name: str | None, terminal: bool) -> str:
+    """Return the format of a hunt without --format.
+
+    An output file's suffix names it, such as ``hits.csv``. Otherwise the results are a table
+    on a terminal and JSON lines anywhere else.
+    """
+    if output_name is not None:
+        suffix = "." + output_name.rsplit(".", 1)[-1].lower() if "." in output_name else ""
+        return _SUFFIX_FORMATS.get(suffix, "jsonl")
+    return "table" if terminal else "jsonl"
+
+
 def check_format(name: str) -> str:
     """Return ``name`` when it is an output format, else raise ConfigError."""
     if name not in FORMATS:
