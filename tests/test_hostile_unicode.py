@@ -59,10 +59,15 @@ def test_sharp_s_matches_itself(connection: duckdb.DuckDBPyConnection, key: str)
     assert matches(connection, key, "agent ß", "AGENT ẞ")
 
 
-# TODO: the Athena backend folds literals with Python's str.lower(), which maps U+0130 (İ) to
-# "i" plus U+0307, while Trino's lower() and DuckDB's map it to "i". A rule for "İ" then
-# misses the record that carries exactly "İ".
-@pytest.mark.xfail(strict=True, reason="Athena literals are lowered with full case mapping")
+# Python's str.lower() maps these two otherwise than the engines' lower(): İ to i plus a
+# combining dot, and a final Σ to ς.
 @pytest.mark.parametrize("key", ["userAgent", "userAgent|contains"])
 def test_dotted_capital_i_matches_itself(connection: duckdb.DuckDBPyConnection, key: str) -> None:
     assert matches(connection, key, "agent İ", "agent İ")
+    assert matches(connection, key, "agent İ", "AGENT İ")
+
+
+@pytest.mark.parametrize("key", ["userAgent", "userAgent|endswith"])
+def test_final_sigma_matches_itself(connection: duckdb.DuckDBPyConnection, key: str) -> None:
+    assert matches(connection, key, "ΟΔΟΣ", "ΟΔΟΣ")
+    assert matches(connection, key, "ΟΔΟΣ", "οδοσ")

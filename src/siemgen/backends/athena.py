@@ -53,6 +53,7 @@ from siemgen.backends.athena_sql import (
     LIKE_ESCAPE,
     FieldRenderer,
     Leaf,
+    fold_case,
     like_pattern,
     plain_text,
     quote_literal,
@@ -178,10 +179,10 @@ class AthenaBackend(TextQueryBackend):
     def _string_leaf(self, value: SigmaString, field: str, fold: bool) -> Leaf:
         text = plain_text(value, field)
         if text is not None:
-            literal = quote_literal(text.lower() if fold else text)
+            literal = quote_literal(fold_case(text) if fold else text)
             return lambda expr: f"lower({expr}) = {literal}" if fold else f"{expr} = {literal}"
         pattern = like_pattern(value, field)
-        literal = quote_literal(pattern.lower() if fold else pattern)
+        literal = quote_literal(fold_case(pattern) if fold else pattern)
         escape = quote_literal(LIKE_ESCAPE)
         return lambda expr: (
             f"lower({expr}) LIKE {literal} ESCAPE {escape}"
@@ -440,7 +441,7 @@ class AthenaBackend(TextQueryBackend):
             ):
                 raise TypeError("an IN list needs string values")
             text = plain_text(arg.value, field) or ""
-            literal = quote_literal(text.lower() if fold else text)
+            literal = quote_literal(fold_case(text) if fold else text)
             if literal not in literals:
                 literals.append(literal)
         column = parse_field(field).column

@@ -15,6 +15,22 @@ Leaf = Callable[[str], str]
 """Builds a predicate from a SQL expression that yields the value as VARCHAR."""
 
 
+# The one code point whose full lowercase mapping has two code points (i and a combining dot).
+_DOTTED_CAPITAL_I = "\u0130"
+
+
+def fold_case(text: str) -> str:
+    """Lower-case text one code point at a time, as Trino's and DuckDB's lower() do.
+
+    Python's str.lower() applies Unicode's full mappings, which differ in two ways: İ (U+0130)
+    becomes i plus U+0307, and a capital sigma at the end of a word becomes ς. A literal folded
+    that way would never equal the column that lower() folds in the engine.
+    """
+    if text.isascii():
+        return text.lower()
+    return "".join("i" if char == _DOTTED_CAPITAL_I else char.lower() for char in text)
+
+
 def quote_literal(text: str) -> str:
     """Quote text as a SQL string literal; doubling quotes is the only escape Trino needs."""
     return "'" + text.replace("'", "''") + "'"
