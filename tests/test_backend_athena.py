@@ -145,7 +145,46 @@ def test_sql_status_and_regex() -> None:
     sql = convert(
         {"sel": {"status": "failure", "userIdentity.arn|re|i": "^arn:.*'x"}, "condition": "sel"}
     )
-    assert sql == "errorcode IS NOT NULL AND regexp_like(useridentity.arn, '(?i)^arn:.*''x')"
+    assert sql == (
+        "CASE WHEN eventname = 'ConsoleLogin' AND "
+        "json_extract_scalar(responseelements, '$.ConsoleLogin') IS NOT NULL "
+        "THEN lower(json_extract_scalar(responseelements, '$.ConsoleLogin')) = 'failure' "
+        "ELSE (errorcode IS NOT NULL OR errormessage IS NOT NULL) END "
+        "AND regexp_like(useridentity.arn, '(?i)^arn:.*''x')"
+    )
+
+
+OUTCOME_RECORDS = [
+    {
+        "eventID": "failed-sign-in",
+        "eventName": "ConsoleLogin",
+        "errorMessage": "Failed authentication",
+        "responseElements": {"ConsoleLogin": "Failure"},
+    },
+    {
+        "eventID": "sign-in",
+        "eventName": "ConsoleLogin",
+        "responseElements": {"ConsoleLogin": "Success"},
+    },
+    {"eventID": "denied", "eventName": "PutUserPolicy", "errorCode": "AccessDenied"},
+    {"eventID": "message-only", "eventName": "PutUserPolicy", "errorMessage": "Throttled"},
+    {"eventID": "done", "eventName": "PutUserPolicy"},
+]
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("failure", {"failed-sign-in", "denied", "message-only"}),
+        ("Success", {"sign-in", "done"}),
+    ],
+)
+def test_status_follows_sign_in_result_and_errors(status: str, expected: set[str]) -> None:
+    connection = duckdb.connect()
+    create_cloudtrail_table(connection)
+    load_records(connection, OUTCOME_RECORDS)
+    sql = convert({"sel": {"status": status}, "condition": "sel"})
+    assert matching_event_ids(connection, sql) == expected
 
 
 def test_sql_cidr() -> None:

@@ -229,7 +229,8 @@ FIELDS: tuple[CloudTrailField, ...] = (
     _field("userIdentity.onBehalfOf.userId", None, "useridentity.onbehalfof.userid"),
     # Not in the raw record: Splunk's add-on derives CIM `status` (success or failure) from
     # eventName and errorCode with a lookup, and Elastic's pipeline sets event.outcome the same
-    # way. Athena has no such column; its backend rewrites the condition on errorcode instead.
+    # way. Athena has no such column; its backend derives the outcome as Elastic's pipeline
+    # does, from errorcode, errormessage and a sign-in's responseElements.
     CloudTrailField("status", "status", "event.outcome", "keyword", None),
     _field(
         "userIdentity.onBehalfOf.identityStoreArn",

@@ -55,6 +55,7 @@ from siemgen.backends.athena_sql import (
     Leaf,
     fold_case,
     like_pattern,
+    outcome_condition,
     plain_text,
     quote_literal,
 )
@@ -205,13 +206,12 @@ class AthenaBackend(TextQueryBackend):
 
     def _outcome(self, athena_field: AthenaField, value: SigmaString, field: str) -> str:
         text = plain_text(value, field)
-        if text is not None and text.lower() == "success":
-            return f"{athena_field.column} IS NULL"
-        if text is not None and text.lower() == "failure":
-            return f"{athena_field.column} IS NOT NULL"
+        if text is not None and text.lower() in ("success", "failure"):
+            return outcome_condition(athena_field.column, text.lower())
         raise UnsupportedFeatureError(
             f"value {value.original!r} of field {field!r} is not supported: status matches "
-            "only success or failure, which Athena reads from whether errorcode is NULL",
+            "only success or failure, which Athena derives from errorcode, errormessage and "
+            "a sign-in's responseElements",
             field=field,
             hint="write status: success or status: failure, or test errorCode directly",
         )

@@ -14,7 +14,9 @@ and the Athena backend parses it back to build the SQL. The text forms are:
 ``resources[].arn``
     a member of the structs in an array column; any element may match.
 ``outcome(errorcode)``
-    Sigma's ``status`` (``success`` or ``failure``) derived from whether the column is NULL.
+    Sigma's ``status`` (``success`` or ``failure``) derived as Elastic's AWS integration sets
+    ``event.outcome``: for ``ConsoleLogin``, ``responseElements.ConsoleLogin``; otherwise
+    ``failure`` when the named column or ``errormessage`` is set.
 """
 
 from __future__ import annotations

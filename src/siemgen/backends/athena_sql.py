@@ -31,6 +31,23 @@ def fold_case(text: str) -> str:
     return "".join("i" if char == _DOTTED_CAPITAL_I else char.lower() for char in text)
 
 
+def outcome_condition(error_column: str, outcome: str) -> str:
+    """Return SQL that is TRUE on CloudTrail records whose outcome is ``outcome``.
+
+    The outcome is the one Elastic's AWS integration writes to ``event.outcome``: for a
+    ``ConsoleLogin`` with a ``responseElements.ConsoleLogin`` value, that value lower-cased;
+    otherwise ``failure`` when ``error_column`` or ``errormessage`` is set, else ``success``.
+    A failed sign-in has no error code, only that value and an error message.
+    """
+    sign_in = "json_extract_scalar(responseelements, '$.ConsoleLogin')"
+    failed = f"({error_column} IS NOT NULL OR errormessage IS NOT NULL)"
+    otherwise = failed if outcome == "failure" else f"NOT {failed}"
+    return (
+        f"CASE WHEN eventname = 'ConsoleLogin' AND {sign_in} IS NOT NULL "
+        f"THEN lower({sign_in}) = {quote_literal(outcome)} ELSE {otherwise} END"
+    )
+
+
 def quote_literal(text: str) -> str:
     """Quote text as a SQL string literal; doubling quotes is the only escape Trino needs."""
     return "'" + text.replace("'", "''") + "'"
