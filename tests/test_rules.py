@@ -83,3 +83,13 @@ def test_collection_keeps_good_rules(write_rule: Callable[..., Path]) -> None:
 def test_missing_path_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="rule path not found"):
         load_collection([tmp_path / "nowhere"])
+
+
+def test_folder_rule_suffix_ignores_case(tmp_path: Path) -> None:
+    text = CANONICAL.read_text(encoding="utf-8")
+    (tmp_path / "upper.YML").write_text(text, encoding="utf-8")
+    (tmp_path / "mixed.Yaml").write_text(text.replace("7b6a2a8d", "7b6a2a8e"), encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("not a rule", encoding="utf-8")
+    collection = load_collection([tmp_path])
+    assert collection.errors == []
+    assert sorted(rule.path.name for rule in collection.rules) == ["mixed.Yaml", "upper.YML"]

@@ -114,7 +114,7 @@ def find_rule_files(paths: Iterable[Path]) -> list[Path]:
             # A siemgen output folder (it has a manifest) holds generated YAML, not rules.
             outputs = {manifest.parent for manifest in path.rglob(OUTPUT_MANIFEST)}
             for candidate in path.rglob("*"):
-                if candidate.suffix not in RULE_SUFFIXES or not candidate.is_file():
+                if candidate.suffix.lower() not in RULE_SUFFIXES or not candidate.is_file():
                     continue
                 if outputs and any(parent in outputs for parent in candidate.parents):
                     continue
