@@ -330,7 +330,7 @@ class Hunt:
     ) -> None:
         """Run the rules over cached records; the per-file counts come from the manifest."""
         # NOTE: with every rule over 1M cached records (31,416 matches) a hunt from the cache
-        # takes about 0.115 of the hunt that wrote it, not 0.1. Start-up and exit, decoding
+        # takes about 0.11 of the hunt that wrote it, not 0.1. Start-up and exit, decoding
         # the reported columns of every record and rendering 25 MB of matches cost more than
         # the filter (docs/benchmarks.md).
         assert self.cache is not None
