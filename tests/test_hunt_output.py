@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from siemgen import terminal
 from siemgen.hunt import Detection, Hunt, HuntResult
-from siemgen.hunt.output import jsonl_bytes, write_csv, write_table
+from siemgen.hunt.output import jsonl_bytes, spreadsheet_text, write_csv, write_table
 
 from strategies import fuzz_settings, hostile_text
 
@@ -139,8 +139,30 @@ def test_csv_row_holds_record(record: dict[str, Any]) -> None:
         "file": result.files[0].name,
     }
     assert {name: values[name] for name in expected} == {
-        name: value or "" for name, value in expected.items()
+        name: spreadsheet_text(value or "") for name, value in expected.items()
     }
+
+
+def test_csv_cells_never_start_a_formula() -> None:
+    record: dict[str, Any] = {name: None for name in TOP_LEVEL}
+    record["eventID"] = '=HYPERLINK("http://example.invalid")'
+    record["eventName"] = "+SUM(1)"
+    record["awsRegion"] = "-1"
+    record["sourceIPAddress"] = "@A1"
+    record["errorCode"] = "\tTab"
+    record["userIdentity"] = {name: None for name in IDENTITY}
+    result = hunt_records([record], [detection(0, "=cmd|' /C calc'!A0")])
+    stream = io.StringIO()
+    write_csv(result, stream)
+    header, row = list(csv.reader(io.StringIO(stream.getvalue(), newline="")))
+    values = dict(zip(header, row, strict=True))
+    assert values["rule"] == "'=cmd|' /C calc'!A0"
+    assert values["event_id"] == '\'=HYPERLINK("http://example.invalid")'
+    assert values["event_name"] == "'+SUM(1)"
+    assert values["region"] == "'-1"
+    assert values["source_ip"] == "'@A1"
+    assert values["error_code"] == "'\tTab"
+    assert values["event_source"] == ""
 
 
 def test_table_escapes_terminal_control_characters() -> None:

@@ -133,10 +133,27 @@ def jsonl_bytes(result: HuntResult) -> bytes:
     return result.matches.json_lines(prefixes)
 
 
+# A spreadsheet reads a cell that starts with one of these as a formula. OWASP ASVS
+# requirement 1.2.10 lists them, with a leading single quote as the escape.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
+
+
+def spreadsheet_text(value: Any) -> Any:
+    """Return a CSV cell that a spreadsheet shows as text, never runs as a formula.
+
+    Text that starts with a formula character gets a leading single quote, which spreadsheets
+    take as the mark of a text cell.
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def write_csv(result: HuntResult, stream: TextIO) -> None:
-    """Write the matches as CSV (RFC 4180) with a header row."""
-    # NOTE: values are written as the logs have them, so a value starting with = or + can run
-    # as a formula when a spreadsheet opens the file.
+    """Write the matches as CSV (RFC 4180) with a header row.
+
+    Log values and rule titles are untrusted, so each cell passes through ``spreadsheet_text``.
+    """
     # Rows end in CRLF as RFC 4180 has them, so the writer quotes a value holding a lone
     # carriage return. Unquoted, a CSV reader would end the row there.
     writer = csv.writer(stream, lineterminator="\r\n")
@@ -145,7 +162,8 @@ def write_csv(result: HuntResult, stream: TextIO) -> None:
         values = _csv_values(hit.fields())
         for index in hit.rules:
             detection = result.detections[index]
-            writer.writerow([detection.rule_id, detection.title, detection.level, *values])
+            row = [detection.rule_id, detection.title, detection.level, *values]
+            writer.writerow([spreadsheet_text(value) for value in row])
 
 
 def _unicode(value: object) -> str:
