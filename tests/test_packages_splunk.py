@@ -252,6 +252,21 @@ def test_repeated_titles_get_distinct_names(tmp_path: Path) -> None:
     ]
 
 
+def test_cased_rule_search_matches_its_spl(tmp_path: Path) -> None:
+    text = CANONICAL.read_text(encoding="utf-8")
+    detection_start = text.index("detection:")
+    condition = text.index("    condition:", detection_start)
+    cased = (
+        text[:detection_start]
+        + "detection:\n    selection:\n        userIdentity.userName|cased: Admin\n"
+        + text[condition:]
+    )
+    (tmp_path / "cased.yml").write_text(cased, encoding="utf-8")
+    files = splunk_files([tmp_path])
+    conf = files[f"{FOLDER}/default/savedsearches.conf"].decode("utf-8")
+    assert "userIdentity.userName=CASE(Admin)" in conf
+
+
 def test_conf_value_continues_lines() -> None:
     assert conf_value("a\r\nb\rc", key="search", multiline=True) == "a\\\nb\\\nc"
 

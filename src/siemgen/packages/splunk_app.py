@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import jinja2
-from sigma.backends.splunk.splunk import SplunkBackend
 from sigma.exceptions import SigmaError
 
 import siemgen
 from siemgen.attack import load_attack
+from siemgen.backends.splunk import SplunkBackend
 from siemgen.convert import RuleBuild, fresh_rule
 from siemgen.errors import ConversionError, SiemgenError
 from siemgen.packages.common import deterministic_tar_gz, one_line, package_data, rule_level
@@ -121,7 +121,7 @@ def macro_search(build: RuleBuild) -> str:
         error.path = error.path or rule_file.path
         error.target = error.target or "splunk app"
         raise
-    except SigmaError as error:
+    except (SigmaError, NotImplementedError) as error:
         message = str(error.args[0]) if error.args else str(error)
         raise ConversionError(
             message, path=rule_file.path, rule=rule_file.title, target="splunk app"
