@@ -366,6 +366,11 @@ def test_status_other_value_is_rejected() -> None:
         convert({"sel": {"status": "unknown"}, "condition": "sel"})
 
 
+def test_cased_status_is_rejected() -> None:
+    with pytest.raises(UnsupportedFeatureError, match="cased modifier on field 'status'"):
+        convert({"sel": {"status|cased": "Failure"}, "condition": "sel"})
+
+
 def test_status_wildcard_is_rejected() -> None:
     with pytest.raises(UnsupportedFeatureError, match="status"):
         convert({"sel": {"status|contains": "succ"}, "condition": "sel"})

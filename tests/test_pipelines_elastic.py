@@ -7,6 +7,7 @@ from sigma.backends.elasticsearch import EqlBackend, ESQLBackend, LuceneBackend
 from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaTransformationError
 
+from siemgen.errors import UnsupportedFeatureError
 from siemgen.pipelines.elastic import elastic_fields, elastic_pipeline
 
 RULE = (
@@ -74,3 +75,15 @@ def test_plain_source_ip_uses_the_address_field() -> None:
         "        sourceIPAddress: 192.0.2.1\n",
     )
     assert "source.address:" in convert(LuceneBackend, text)
+
+
+def test_status_value_is_lower_cased() -> None:
+    text = RULE.replace("eventSource: iam.amazonaws.com", "status: SUCCESS")
+    assert "event.outcome:success" in convert(LuceneBackend, text)
+    assert 'event.outcome=="success"' in convert(ESQLBackend, text)
+
+
+def test_cased_status_is_rejected() -> None:
+    text = RULE.replace("eventSource: iam.amazonaws.com", "status|cased: Failure")
+    with pytest.raises(UnsupportedFeatureError, match="cased modifier on field 'status'"):
+        convert(LuceneBackend, text)

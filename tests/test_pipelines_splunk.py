@@ -7,6 +7,8 @@ from sigma.backends.splunk.splunk import SplunkBackend
 from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaTransformationError
 
+from siemgen.backends.splunk import SplunkBackend as SiemgenSplunkBackend
+from siemgen.errors import UnsupportedFeatureError
 from siemgen.pipelines.splunk import splunk_pipeline
 
 
@@ -50,3 +52,13 @@ def test_request_parameter_keeps_raw_path() -> None:
 def test_unknown_field_is_rejected() -> None:
     with pytest.raises(SigmaTransformationError, match="'eventNmae'.*splunk"):
         convert("    sel:\n        eventNmae: CreateUser\n    condition: sel")
+
+
+def test_cased_status_is_rejected() -> None:
+    rule = SigmaCollection.from_yaml(
+        "title: t\nlogsource:\n    product: aws\n    service: cloudtrail\ndetection:\n"
+        "    sel:\n        status|cased: Failure\n    condition: sel"
+    )
+    backend = SiemgenSplunkBackend(splunk_pipeline())  # type: ignore[arg-type]
+    with pytest.raises(UnsupportedFeatureError, match="cased modifier on field 'status'"):
+        backend.convert(rule)

@@ -200,6 +200,13 @@ class AthenaBackend(TextQueryBackend):
             raise TypeError(f"expected a string value, got {value!r}")
         renderer = self._renderer(field)
         if renderer.field.kind is FieldKind.OUTCOME:
+            if cased:
+                raise UnsupportedFeatureError(
+                    f"the cased modifier on field {renderer.original!r} is not supported: "
+                    "Athena derives status as success or failure, in lower case",
+                    field=renderer.original,
+                    hint="drop the cased modifier",
+                )
             return self._outcome(renderer.field, value, renderer.original)
         leaf = self._string_leaf(value, field, self._folds(field, state, cased))
         return renderer.value(leaf, "string matching")

@@ -92,6 +92,14 @@ class SplunkBackend(ExplainUnsupported, PySigmaSplunkBackend):
         value = cond.value
         if not isinstance(value, SigmaString):
             raise TypeError(f"expected a string, got {type(value).__name__}")
+        if cond.field == "status":
+            raise UnsupportedFeatureError(
+                "the cased modifier on field 'status' is not supported: the add-on writes "
+                "status as success or failure, in lower case",
+                field="status",
+                target=self.target,
+                hint="drop the cased modifier",
+            )
         quoted = self.convert_value_str(value, state)
         term = quoted[1:-1] if _CASE_BARE_TERM.fullmatch(quoted[1:-1]) else quoted
         # NOTE: Splunk documents CASE() with unquoted terms only. The quoted CASE("...") used

@@ -18,6 +18,7 @@ from sigma.processing.transformations import AddConditionTransformation, SetStat
 from sigma.rule import SigmaDetection, SigmaDetectionItem
 from sigma.types import (
     SigmaBool,
+    SigmaCasedString,
     SigmaCIDRExpression,
     SigmaCompareExpression,
     SigmaExists,
@@ -84,11 +85,29 @@ def _boolean_value(field: str, value: SigmaType) -> SigmaType:
     )
 
 
+def _outcome_value(field: str, value: SigmaType) -> SigmaType:
+    """Return a ``status`` value as event.outcome holds it: ``success`` or ``failure``."""
+    if isinstance(value, SigmaCasedString):
+        raise unsupported_for_field(
+            field,
+            value,
+            _LANGUAGE,
+            TARGET,
+            "event.outcome has one spelling, success or failure in lower case",
+            "drop the cased modifier",
+        )
+    if isinstance(value, SigmaString) and not value.contains_special():
+        return SigmaString(str(value).lower())
+    return value
+
+
 def typed_values(field: str, values: list[SigmaType]) -> list[SigmaType]:
     """Convert a detection item's values to the Elasticsearch type of its CloudTrail field."""
     known = fields.lookup(field)
     if known is None:
         return values
+    if isinstance(known, fields.CloudTrailField) and known.raw == "status":
+        return [_outcome_value(field, value) for value in values]
     kind = elastic_type(known)
     if kind == "keyword":
         return [_keyword_value(field, value) for value in values]
