@@ -220,6 +220,7 @@ UNSUPPORTED_REGEXES = [
     ("eventName|re", r"\bPut", "word boundary"),
     ("eventName|re", "Put++", "possessive"),
     ("eventName|re", r"[\W]", "negated class"),
+    ("eventName|re", "^[[:alpha:]]+$", "POSIX class"),
 ]
 
 

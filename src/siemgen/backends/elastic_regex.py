@@ -271,6 +271,10 @@ class _Scanner:
         """Read one class member: return its character, or None after adding a shorthand."""
         char = self.peek()
         self.position += 1
+        if char == "[" and self.peek() in (":", "=", "."):
+            # PCRE and RE2 read [:alpha:] inside a class as a POSIX class; a naive reading
+            # would see the characters [ : a l p h and end the class at the first ].
+            raise self.fail("a POSIX class such as [:alpha:]", "list the characters instead")
         if char != "\\":
             return char
         escaped = self.peek()
