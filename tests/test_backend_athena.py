@@ -187,6 +187,35 @@ def test_status_follows_sign_in_result_and_errors(status: str, expected: set[str
     assert matching_event_ids(connection, sql) == expected
 
 
+@pytest.mark.parametrize(
+    ("pattern", "written"),
+    [
+        ("^ad{,3}min$", "^ad{0,3}min$"),
+        ("a\\{,3}", "a\\{,3}"),
+        ("[]{,3}]x{,2}", "[]{,3}]x{0,2}"),
+        ("[^]{,3}]", "[^]{,3}]"),
+        ("a{2,3}", "a{2,3}"),
+    ],
+)
+def test_open_lower_bound_is_written_as_zero(pattern: str, written: str) -> None:
+    sql = convert({"sel": {"userIdentity.userName|re": pattern}, "condition": "sel"})
+    assert sql == f"regexp_like(useridentity.username, '{written}')"
+
+
+def test_open_lower_bound_matches_on_duckdb() -> None:
+    connection = duckdb.connect()
+    create_cloudtrail_table(connection)
+    load_records(
+        connection,
+        [
+            {"eventID": "admin", "userIdentity": {"userName": "admin"}},
+            {"eventID": "literal", "userIdentity": {"userName": "ad{,3}min"}},
+        ],
+    )
+    sql = convert({"sel": {"userIdentity.userName|re": "^ad{,3}min$"}, "condition": "sel"})
+    assert matching_event_ids(connection, sql) == {"admin"}
+
+
 def test_sql_cidr() -> None:
     sql = convert({"sel": {"sourceIPAddress|cidr": "10.1.0.0/16"}, "condition": "sel"})
     assert sql == "contains('10.1.0.0/16', try_cast(sourceipaddress AS IPADDRESS))"

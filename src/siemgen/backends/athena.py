@@ -53,6 +53,7 @@ from siemgen.backends.athena_sql import (
     LIKE_ESCAPE,
     FieldRenderer,
     Leaf,
+    explicit_lower_bounds,
     fold_case,
     like_pattern,
     outcome_condition,
@@ -282,7 +283,7 @@ class AthenaBackend(TextQueryBackend):
             )
             if flag in value.flags
         )
-        pattern = (f"(?{flags})" if flags else "") + str(value.regexp)
+        pattern = (f"(?{flags})" if flags else "") + explicit_lower_bounds(str(value.regexp))
         literal = quote_literal(pattern)
         return self._renderer(field).value(
             lambda expr: f"regexp_like({expr}, {literal})", "regular expression matching"
@@ -487,7 +488,8 @@ class AthenaBackend(TextQueryBackend):
         if isinstance(value, SigmaNumber):
             return f"strpos({column}, {quote_literal(str(value.number))}) > 0"
         if isinstance(value, SigmaRegularExpression):
-            return f"regexp_like({column}, {quote_literal(str(value.regexp))})"
+            pattern = explicit_lower_bounds(str(value.regexp))
+            return f"regexp_like({column}, {quote_literal(pattern)})"
         raise UnsupportedFeatureError(
             f"keyword value {value!r} of type {type(value).__name__} is not supported",
             hint="use a string, number or regular expression keyword",

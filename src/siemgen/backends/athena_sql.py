@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from sigma.types import Placeholder, SigmaString, SpecialChars
@@ -46,6 +47,46 @@ def outcome_condition(error_column: str, outcome: str) -> str:
         f"CASE WHEN eventname = 'ConsoleLogin' AND {sign_in} IS NOT NULL "
         f"THEN lower({sign_in}) = {quote_literal(outcome)} ELSE {otherwise} END"
     )
+
+
+_OPEN_UPPER_BOUND = re.compile(r"\{,(\d+)\}")
+
+
+def explicit_lower_bounds(pattern: str) -> str:
+    """Return a regular expression with each ``{,n}`` quantifier written ``{0,n}``.
+
+    Python, with which pySigma checks a rule's pattern, and the Elastic translation read
+    ``{,n}`` as ``{0,n}``, but RE2, which DuckDB runs, reads it as literal text. ``{0,n}``
+    means the same in every engine. Escaped braces and braces in a class are left alone.
+    """
+    parts: list[str] = []
+    index = 0
+    in_class = False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            parts.append(pattern[index : index + 2])
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            # A ] right after [ or [^ is a member of the class, not its end.
+            start = index + 2 if pattern[index + 1 : index + 2] == "^" else index + 1
+            if pattern[start : start + 1] == "]":
+                parts.append(pattern[index : start + 1])
+                index = start + 1
+                continue
+        elif char == "{" and parts:
+            bound = _OPEN_UPPER_BOUND.match(pattern, index)
+            if bound is not None:
+                parts.append(f"{{0,{bound[1]}}}")
+                index = bound.end()
+                continue
+        parts.append(char)
+        index += 1
+    return "".join(parts)
 
 
 def quote_literal(text: str) -> str:
