@@ -217,7 +217,7 @@ class AthenaBackend(TextQueryBackend):
         if text is not None and text.lower() in ("success", "failure"):
             return outcome_condition(athena_field.column, text.lower())
         raise UnsupportedFeatureError(
-            f"value {value.original!r} of field {field!r} is not supported: status matches "
+            f"value {str(value)!r} of field {field!r} is not supported: status matches "
             "only success or failure, which Athena derives from errorcode, errormessage and "
             "a sign-in's responseElements",
             field=field,
