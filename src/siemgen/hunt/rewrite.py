@@ -55,13 +55,17 @@ def _coalesce_truth(node: exp.Expr) -> exp.Expr:
     return exp.Coalesce(this=_truth(node.this), expressions=[exp.false()])
 
 
-def short_circuit(condition: str) -> str:
-    """Return a DuckDB condition that is TRUE on exactly the rows where ``condition`` is."""
+def _parse(condition: str) -> exp.Expr:
+    """Parse a DuckDB condition, raising ConversionError when it does not parse."""
     try:
-        tree = sqlglot.parse_one(condition, read="duckdb")
+        return sqlglot.parse_one(condition, read="duckdb")
     except sqlglot.errors.ParseError as error:
         raise ConversionError(f"the DuckDB condition does not parse: {error}") from error
-    return str(_truth(tree).sql(dialect="duckdb"))
+
+
+def short_circuit(condition: str) -> str:
+    """Return a DuckDB condition that is TRUE on exactly the rows where ``condition`` is."""
+    return str(_truth(_parse(condition)).sql(dialect="duckdb"))
 
 
 # When a screen keeps one test of an AND, a test on a column listed here wins, in this order.
@@ -89,8 +93,8 @@ _TEST_FUNCTIONS = (exp.Lower, exp.Upper)
 def _tested_column(node: exp.Expr) -> str | None:
     """Return the column that ``node`` compares with literals, or None if it is no such test.
 
-    A test may apply LOWER or UPPER to its column, and nothing else: a macro, a cast or a
-    second column makes the node too costly, or too uncertain, to screen with.
+    A test may apply LOWER or UPPER to its column and nothing else, because a macro, a cast
+    or a second column makes the node too costly, or too uncertain, to screen with.
     """
     if not isinstance(node, _COLUMN_TESTS):
         return None
@@ -147,11 +151,7 @@ def screen(condition: str) -> Screen | None:
     Each AND keeps the tests of one side, and each OR needs tests on both sides. So a
     condition that only calls a macro, for example, has no screen.
     """
-    try:
-        tree = sqlglot.parse_one(condition, read="duckdb")
-    except sqlglot.errors.ParseError as error:
-        raise ConversionError(f"the DuckDB condition does not parse: {error}") from error
-    tests = _screen_tests(tree)
+    tests = _screen_tests(_parse(condition))
     if tests is None:
         return None
     values: dict[str, list[str]] = {}
