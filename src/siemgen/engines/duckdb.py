@@ -194,6 +194,14 @@ def serde_row(record: Mapping[str, Any], partition_column: str | None = None) ->
 # The DuckDB connection.
 
 
+def error_message(error: BaseException) -> str:
+    """Return a DuckDB error's message on one line, without the query that follows it.
+
+    DuckDB appends the query and a caret line after "LINE n:".
+    """
+    return " ".join(str(error).split("\nLINE ", 1)[0].split())
+
+
 def prepare_connection(con: duckdb.DuckDBPyConnection, sql: Iterable[str] | None = None) -> None:
     """Create the macros that SQL from ``to_duckdb`` calls.
 

@@ -68,7 +68,7 @@ class ConditionCheck:
         """Raise ConversionError when DuckDB cannot evaluate ``condition``."""
         import duckdb
 
-        from siemgen.engines.duckdb import prepare_connection
+        from siemgen.engines.duckdb import error_message, prepare_connection
 
         if self._con is None:
             self._con = duckdb.connect(":memory:", config={"autoload_known_extensions": False})
@@ -78,9 +78,8 @@ class ConditionCheck:
         try:
             self._con.execute(f"SELECT {condition} FROM ({record}) AS records").fetchall()
         except duckdb.Error as error:
-            reason = " ".join(str(error).split("\nLINE ", 1)[0].split())
             raise ConversionError(
-                f"DuckDB cannot evaluate the rule's condition: {reason}",
+                f"DuckDB cannot evaluate the rule's condition: {error_message(error)}",
                 hint="write regular expressions in RE2 syntax, which has no lookaround, "
                 "backreferences or possessive quantifiers",
             ) from error

@@ -12,7 +12,7 @@ from typing import Protocol
 
 import duckdb
 
-from siemgen.engines.duckdb import prepare_connection
+from siemgen.engines.duckdb import error_message, prepare_connection
 from siemgen.errors import ConfigError, OutputError, SiemgenError
 from siemgen.hunt.cache import MANIFEST, CacheEntry, ParquetCache, parquet_source, prepare_folder
 from siemgen.hunt.detections import DETECTIONS_FILE, Detection, DetectionCache, compile_rules
@@ -278,9 +278,7 @@ class Hunt:
                 self._scan_cached(group, scanned, result.matches)
             except duckdb.Error as error:
                 # A damaged or edited Parquet file: its log files are read from JSON again.
-                # DuckDB appends the query and a caret line after "LINE n:"; the reason is
-                # the message before them.
-                reason = " ".join(str(error).split("\nLINE ", 1)[0].split())
+                reason = error_message(error)
                 result.warnings.append(
                     f"{self.cache.folder}: cached records of {len(group)} log files are "
                     f"unreadable ({reason}); those logs are read again"
