@@ -227,10 +227,10 @@ FIELDS: tuple[CloudTrailField, ...] = (
         "useridentity.sessioncontext.ec2roledelivery",
     ),
     _field("userIdentity.onBehalfOf.userId", None, "useridentity.onbehalfof.userid"),
-    # Not in the raw record: Splunk's add-on derives CIM `status` (success or failure) from
-    # eventName and errorCode with a lookup, and Elastic's pipeline sets event.outcome the same
-    # way. Athena has no such column; its backend derives the outcome as Elastic's pipeline
-    # does, from errorcode, errormessage and a sign-in's responseElements.
+    # Not in the raw record. Splunk's add-on derives CIM `status` (success or failure) from
+    # eventName and errorCode with a lookup. Elastic's pipeline sets event.outcome from a
+    # sign-in's responseElements, else from errorCode or errorMessage, and the Athena backend
+    # derives status the same way, since Athena has no such column.
     CloudTrailField("status", "status", "event.outcome", "keyword", None),
     _field(
         "userIdentity.onBehalfOf.identityStoreArn",

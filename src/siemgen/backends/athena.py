@@ -61,6 +61,7 @@ from siemgen.backends.athena_sql import (
     quote_literal,
 )
 from siemgen.backends.athena_tables import STATE_KEY, AthenaTable, quote_table
+from siemgen.backends.unsupported import cased_status_error
 from siemgen.errors import ConfigError, ConversionError, SiemgenError, UnsupportedFeatureError
 
 logger = logging.getLogger(__name__)
@@ -202,12 +203,7 @@ class AthenaBackend(TextQueryBackend):
         renderer = self._renderer(field)
         if renderer.field.kind is FieldKind.OUTCOME:
             if cased:
-                raise UnsupportedFeatureError(
-                    f"the cased modifier on field {renderer.original!r} is not supported: "
-                    "Athena derives status as success or failure, in lower case",
-                    field=renderer.original,
-                    hint="drop the cased modifier",
-                )
+                raise cased_status_error(renderer.original)
             return self._outcome(renderer.field, value, renderer.original)
         leaf = self._string_leaf(value, field, self._folds(field, state, cased))
         return renderer.value(leaf, "string matching")

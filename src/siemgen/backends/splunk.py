@@ -41,7 +41,7 @@ from sigma.conditions import (
 from sigma.conversion.state import ConversionState
 from sigma.types import SigmaCasedString, SigmaRegularExpression, SigmaString
 
-from siemgen.backends.unsupported import ExplainUnsupported
+from siemgen.backends.unsupported import ExplainUnsupported, cased_status_error
 from siemgen.errors import UnsupportedFeatureError
 
 SAFE_FIELD = re.compile(r"[A-Za-z0-9_.{}:@-]+")
@@ -93,13 +93,7 @@ class SplunkBackend(ExplainUnsupported, PySigmaSplunkBackend):
         if not isinstance(value, SigmaString):
             raise TypeError(f"expected a string, got {type(value).__name__}")
         if cond.field == "status":
-            raise UnsupportedFeatureError(
-                "the cased modifier on field 'status' is not supported: the add-on writes "
-                "status as success or failure, in lower case",
-                field="status",
-                target=self.target,
-                hint="drop the cased modifier",
-            )
+            raise cased_status_error("status", self.target)
         quoted = self.convert_value_str(value, state)
         term = quoted[1:-1] if _CASE_BARE_TERM.fullmatch(quoted[1:-1]) else quoted
         # NOTE: Splunk documents CASE() with unquoted terms only. The quoted CASE("...") used

@@ -118,3 +118,18 @@ def unsupported_keyword(value: SigmaType, language: str, target: str) -> Unsuppo
         target=target,
         hint="name the CloudTrail field to search in the detection",
     )
+
+
+def cased_status_error(field: str, target: str | None = None) -> UnsupportedFeatureError:
+    """Build the error for ``status|cased``, which no target supports.
+
+    Every target stores status as success or failure in lower case, or compares it without
+    case, so a cased value would match on some targets and never on others.
+    """
+    return UnsupportedFeatureError(
+        f"the cased modifier on field {field!r} is not supported: status is success or "
+        "failure in lower case on every target",
+        field=field,
+        target=target,
+        hint="drop the cased modifier",
+    )

@@ -30,7 +30,7 @@ from sigma.types import (
 )
 
 from siemgen import fields
-from siemgen.backends.unsupported import unsupported_for_field
+from siemgen.backends.unsupported import cased_status_error, unsupported_for_field
 from siemgen.errors import UnsupportedFeatureError
 from siemgen.pipelines.cloudtrail import CLOUDTRAIL_LOGSOURCE, CloudTrailFieldMapping
 
@@ -86,16 +86,9 @@ def _boolean_value(field: str, value: SigmaType) -> SigmaType:
 
 
 def _outcome_value(field: str, value: SigmaType) -> SigmaType:
-    """Return a ``status`` value as event.outcome holds it: ``success`` or ``failure``."""
+    """Return a ``status`` value as event.outcome stores it: ``success`` or ``failure``."""
     if isinstance(value, SigmaCasedString):
-        raise unsupported_for_field(
-            field,
-            value,
-            _LANGUAGE,
-            TARGET,
-            "event.outcome has one spelling, success or failure in lower case",
-            "drop the cased modifier",
-        )
+        raise cased_status_error(field, TARGET)
     if isinstance(value, SigmaString) and not value.contains_special():
         return SigmaString(str(value).lower())
     return value
