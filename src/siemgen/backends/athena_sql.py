@@ -35,10 +35,11 @@ def fold_case(text: str) -> str:
 def outcome_condition(error_column: str, outcome: str) -> str:
     """Return SQL that is TRUE on CloudTrail records whose outcome is ``outcome``.
 
-    The outcome is the one Elastic's AWS integration writes to ``event.outcome``: for a
-    ``ConsoleLogin`` with a ``responseElements.ConsoleLogin`` value, that value lower-cased;
-    otherwise ``failure`` when ``error_column`` or ``errormessage`` is set, else ``success``.
-    A failed sign-in has no error code, only that value and an error message.
+    The outcome is the one Elastic's AWS integration writes to ``event.outcome``. For a
+    ``ConsoleLogin`` with a ``responseElements.ConsoleLogin`` value, it is that value in lower
+    case. Otherwise it is ``failure`` when ``error_column`` or ``errormessage`` is set, and
+    ``success`` when neither is. A failed sign-in has no error code, only that value and an
+    error message.
     """
     sign_in = "json_extract_scalar(responseelements, '$.ConsoleLogin')"
     failed = f"({error_column} IS NOT NULL OR errormessage IS NOT NULL)"

@@ -272,8 +272,8 @@ class _Scanner:
         char = self.peek()
         self.position += 1
         if char == "[" and self.peek() in (":", "=", "."):
-            # PCRE and RE2 read [:alpha:] inside a class as a POSIX class; a naive reading
-            # would see the characters [ : a l p h and end the class at the first ].
+            # PCRE and RE2 read [:alpha:] inside a class as a POSIX class. Read as plain
+            # characters, it would be a class of [ : a l p h that ends at the first ].
             raise self.fail("a POSIX class such as [:alpha:]", "list the characters instead")
         if char != "\\":
             return char
