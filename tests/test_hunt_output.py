@@ -118,15 +118,20 @@ def test_jsonl_matches_compact_json_dumps(
     ]
 
 
+def csv_values(result: HuntResult) -> dict[str, str]:
+    """Return the one CSV row that ``result`` writes, by column name."""
+    stream = io.StringIO()
+    write_csv(result, stream)
+    header, row = list(csv.reader(io.StringIO(stream.getvalue(), newline="")))
+    return dict(zip(header, row, strict=True))
+
+
 @fuzz_settings(default_examples=20)
 @given(record=records)
 def test_csv_row_holds_record(record: dict[str, Any]) -> None:
     rule = detection(0, "Rule")
     result = hunt_records([record], [rule])
-    stream = io.StringIO()
-    write_csv(result, stream)
-    header, row = list(csv.reader(io.StringIO(stream.getvalue(), newline="")))
-    values = dict(zip(header, row, strict=True))
+    values = csv_values(result)
     expected = {
         "rule_id": rule.rule_id,
         "event_time": record["eventTime"],
@@ -144,18 +149,14 @@ def test_csv_row_holds_record(record: dict[str, Any]) -> None:
 
 
 def test_csv_cells_never_start_a_formula() -> None:
-    record: dict[str, Any] = {name: None for name in TOP_LEVEL}
-    record["eventID"] = '=HYPERLINK("http://example.invalid")'
-    record["eventName"] = "+SUM(1)"
-    record["awsRegion"] = "-1"
-    record["sourceIPAddress"] = "@A1"
-    record["errorCode"] = "\tTab"
-    record["userIdentity"] = {name: None for name in IDENTITY}
-    result = hunt_records([record], [detection(0, "=cmd|' /C calc'!A0")])
-    stream = io.StringIO()
-    write_csv(result, stream)
-    header, row = list(csv.reader(io.StringIO(stream.getvalue(), newline="")))
-    values = dict(zip(header, row, strict=True))
+    record = plain_record(
+        '=HYPERLINK("http://example.invalid")',
+        eventName="+SUM(1)",
+        awsRegion="-1",
+        sourceIPAddress="@A1",
+        errorCode="\tTab",
+    )
+    values = csv_values(hunt_records([record], [detection(0, "=cmd|' /C calc'!A0")]))
     assert values["rule"] == "'=cmd|' /C calc'!A0"
     assert values["event_id"] == '\'=HYPERLINK("http://example.invalid")'
     assert values["event_name"] == "'+SUM(1)"
