@@ -27,6 +27,7 @@ def fold_case(text: str) -> str:
     becomes i plus U+0307, and a capital sigma at the end of a word becomes ς. A literal folded
     that way would never equal the column that lower() folds in the engine.
     """
+    # NOTE: lower() in both engines also maps İ to i, so a rule for İ matches a plain i too.
     if text.isascii():
         return text.lower()
     return "".join("i" if char == _DOTTED_CAPITAL_I else char.lower() for char in text)

@@ -198,6 +198,8 @@ _RESOURCE_KEYS = {"ARN": "arn", "accountId": "account_id", "type": "type"}
 
 
 def _event_outcome(record: Mapping[str, Any]) -> str:
+    # NOTE: the caller drops empty values first, so "errorCode": "" counts as success here
+    # and as failure in the Athena SQL. The ingest pipeline's own order was not checked.
     console_login = _raw_value(record, "responseElements.ConsoleLogin")
     if record.get("eventName") == "ConsoleLogin" and isinstance(console_login, str):
         return console_login.lower()
